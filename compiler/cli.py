@@ -1,0 +1,166 @@
+"""`dispatcher-build`: the command line of the compiler.
+
+Owns arguments, exit codes and where output goes: diagnostics to stderr in text format, to
+stdout as JSON or GitHub annotations. Exit codes: 0 built (or up to date), 1 config errors
+(or a stale package with --check, or warnings with --strict), 2 usage error, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from amqp_dispatcher.runtime.version import VERSION
+from amqp_dispatcher.schema import schema_text
+
+from . import output, report
+from .pipeline import BuildOptions, BuildResult, build
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A problem with the command line or the files it names; exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    parser = _parser()
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its message
+        return int(exc.code or 0)
+    try:
+        return _dispatch(arguments, out, err)
+    except UsageError as exc:
+        err.write(f"dispatcher-build: error: {exc}\n")
+        return EXIT_USAGE
+    except output.OutputError as exc:
+        err.write(f"dispatcher-build: error: {exc}\n")
+        return EXIT_USAGE
+    except Exception:  # noqa: BLE001 - last resort: a bug in dispatcher-build, not in the config
+        err.write(f"dispatcher-build {VERSION}: internal error, please report it:\n{traceback.format_exc()}")
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dispatcher-build",
+        description="Check an amqp-dispatcher config and compile it into a frozen Python service package.",
+        epilog="Exit status: 0 built or up to date, 1 config errors or stale package, 2 usage error, 3 internal error.",
+    )
+    parser.add_argument("config", nargs="?", help="the YAML configuration, e.g. config.yml")
+    parser.add_argument("-o", "--output", metavar="DIR", help="the package directory to write, e.g. service/")
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if DIR is not what a build would write"
+    )
+    parser.add_argument(
+        "--format", choices=report.FORMATS, default="text", help="how to print problems (default: text)"
+    )
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also import modules from DIR (repeatable); the current directory always is",
+    )
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    parser.add_argument(
+        "--import-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time allowed to import the configured modules (default: 60)",
+    )
+    parser.add_argument("--print-schema", action="store_true", help="print the JSON Schema of the config and exit")
+    parser.add_argument("--version", action="version", version=f"dispatcher-build {VERSION}")
+    return parser
+
+
+def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if arguments.print_schema:
+        out.write(schema_text())
+        return EXIT_OK
+    if not arguments.config:
+        raise UsageError("name the config file: dispatcher-build config.yml -o service/")
+    if not arguments.output:
+        raise UsageError("name the output package with -o, e.g. -o service/")
+    target = Path(arguments.output)
+    package = target.absolute().name
+    if not package.isidentifier():
+        raise UsageError(
+            f"the output directory's name {package!r} must be a Python package name, since it runs as python -m NAME"
+        )
+    result = compile_file(arguments.config, arguments.path, arguments.import_timeout, arguments.strict, package)
+    _print_diagnostics(result, arguments.format, out, err)
+    if result.failed(strict=arguments.strict):
+        if arguments.format == "text":
+            err.write(f"{report.summary(result.diagnostics, result.config_name)}; nothing written\n")
+        return EXIT_INVALID
+    assert result.files is not None
+    if arguments.check:
+        return _check(result.files, target, out, err)
+    output.write(result.files, target)
+    if arguments.format == "text":
+        out.write(f"built {arguments.output} from {result.config_name}{_counts(result)}\n")
+    return EXIT_OK
+
+
+def compile_file(
+    config: str, paths: Sequence[str], timeout: float, strict: bool, package: str = "service"
+) -> BuildResult:
+    """Read the config and build it in memory; raises UsageError if it cannot be read."""
+    try:
+        data = Path(config).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {config}: {exc.strerror or exc}") from exc
+    for path in paths:
+        if not os.path.isdir(path):
+            raise UsageError(f"--path {path}: no such directory")
+    options = BuildOptions(roots=(os.getcwd(), *paths), import_timeout=timeout, strict=strict, package=package)
+    return build(data, config, options)
+
+
+def _print_diagnostics(result: BuildResult, fmt: str, out: TextIO, err: TextIO) -> None:
+    if fmt == "json":
+        out.write(report.as_json(result.diagnostics, result.config_name) + "\n")
+    elif fmt == "github":
+        if result.diagnostics:
+            out.write(report.github(result.diagnostics, result.config_name) + "\n")
+    elif result.diagnostics:
+        err.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
+
+
+def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO) -> int:
+    comparison = output.compare(files, target)
+    if comparison.is_current:
+        out.write(f"{target} is up to date\n")
+        return EXIT_OK
+    err.write(f"{target} is stale: {'; '.join(comparison.reasons)}\n")
+    if comparison.diff:
+        err.write(comparison.diff)
+    err.write(f"rebuild it: dispatcher-build <config> -o {target}\n")
+    return EXIT_INVALID
+
+
+def _counts(result: BuildResult) -> str:
+    model = result.model
+    if model is None:  # pragma: no cover
+        return ""
+    counts = [(len(model.consumers), "consumer"), (len(model.queues), "queue"), (len(model.exchanges), "exchange")]
+    text = ", ".join(f"{count} {noun}{'s' if count != 1 else ''}" for count, noun in counts)
+    warnings = len(result.diagnostics)
+    return f" ({text})" + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else "")
+
+
+if __name__ == "__main__":
+    main()

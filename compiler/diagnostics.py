@@ -1,0 +1,197 @@
+"""Diagnostics: the one record every compiler stage reports a problem with.
+
+Owns the `Diagnostic` record, source spans, config paths and the table of codes. Knows
+nothing of how diagnostics are printed (report.py) or found (the stages).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+PathPart = str | int
+ConfigPath = tuple[PathPart, ...]
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of the config file: 1-based lines and columns, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """An entry of the code table: what docs/errors.md documents for each code."""
+
+    code: str
+    name: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None
+    path: ConfigPath | None = None
+    hints: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[int, int, str, str]:
+        span = self.span or Span(0, 0, 0, 0)
+        return (span.line, span.column, self.code, self.message)
+
+
+def format_path(path: ConfigPath) -> str:
+    """`('consumers', 1, 'queue')` -> `consumers[1].queue`, quoting keys that need it."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += "[" + _quote(part) + "]"
+    return text or "(top level)"
+
+
+def _quote(key: str) -> str:
+    escaped = key.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def error(
+    code: str,
+    message: str,
+    span: Span | None,
+    path: ConfigPath | None = None,
+    *,
+    hints: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
+) -> Diagnostic:
+    """An error whose message starts with the config path it concerns, when there is one."""
+    return _make(Severity.ERROR, code, message, span, path, hints, notes)
+
+
+def warning(
+    code: str,
+    message: str,
+    span: Span | None,
+    path: ConfigPath | None = None,
+    *,
+    hints: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
+) -> Diagnostic:
+    return _make(Severity.WARNING, code, message, span, path, hints, notes)
+
+
+def _make(
+    severity: Severity,
+    code: str,
+    message: str,
+    span: Span | None,
+    path: ConfigPath | None,
+    hints: tuple[str, ...],
+    notes: tuple[str, ...],
+) -> Diagnostic:
+    assert code in CODES, f"undocumented diagnostic code {code}"
+    if path is not None:
+        message = f"{format_path(path)}: {message}"
+    return Diagnostic(
+        code=code,
+        severity=severity,
+        message=message,
+        span=span,
+        path=path,
+        hints=hints,
+        notes=notes,
+    )
+
+
+_TABLE = (
+    # YAML: reading the file.
+    Code("E001", "yaml-syntax", "The file is not valid YAML."),
+    Code("E002", "duplicate-key", "A mapping names the same key twice; YAML 1.1 tools silently keep the last one."),
+    Code(
+        "E003",
+        "yaml-1.1-ambiguity",
+        "A plain scalar that YAML 1.1 (PyYAML) and YAML 1.2 (editors, this tool) read differently, "
+        "such as `no`, `on`, `0755` or `1:30`.",
+    ),
+    Code("E004", "non-string-key", "A mapping key that is a number, boolean or null instead of a name."),
+    Code(
+        "E005",
+        "unsupported-yaml",
+        "A YAML feature the config cannot use: a custom tag, a recursive alias, `.inf`/`.nan`.",
+    ),
+    Code("E006", "document-structure", "The file is empty, or holds more than one YAML document."),
+    Code("E007", "encoding", "The file is not UTF-8 text."),
+    # Schema: shape of the configuration.
+    Code("E101", "unknown-key", "A key the configuration does not know; often a misspelling."),
+    Code("E102", "missing-key", "A required key is absent."),
+    Code("E103", "wrong-type", "A value of the wrong type, such as a quoted number."),
+    Code("E104", "out-of-range", "A number outside the range the field (or AMQP) allows."),
+    Code("E105", "not-an-option", "A value that is not one of the allowed choices."),
+    Code("E106", "bad-format", "A string in the wrong format, such as a malformed `module:Class`."),
+    Code("E107", "empty", "An empty list or string where at least one item or character is needed."),
+    Code("E199", "schema", "Any other schema violation."),
+    # Imports and the consumer contract.
+    Code("E201", "module-not-found", "The module of a `module:attr` reference cannot be found."),
+    Code("E202", "module-import-failed", "The module exists but raised an exception while being imported."),
+    Code("E203", "attribute-not-found", "The module has no attribute of that name."),
+    Code("E204", "wrong-kind", "A consumer that is not a class, or a startup handler that is not callable."),
+    Code("E205", "not-constructible", "A consumer class that cannot be created without arguments, or is abstract."),
+    Code("E206", "missing-method", "A consumer class without `consume` or `shutdown`."),
+    Code(
+        "E207",
+        "incompatible-signature",
+        "`consume`, `shutdown` or the startup handler cannot be called the way the runtime calls it.",
+    ),
+    Code("E208", "import-timeout", "Importing the configured modules did not finish in time."),
+    # What RabbitMQ would refuse at declare time.
+    Code("E301", "reserved-name", "A name RabbitMQ reserves: the `amq.` prefix, or the default exchange."),
+    Code("E302", "name-too-long", "A queue, exchange or routing key longer than 255 bytes (an AMQP short string)."),
+    Code("E303", "declared-twice", "A queue or exchange declared more than once."),
+    Code(
+        "E304",
+        "undeclared-exchange",
+        "A binding names an exchange that is neither declared nor predeclared by RabbitMQ.",
+    ),
+    Code(
+        "E305", "queue-type-property", "A quorum or stream queue that is not durable, or is exclusive or auto-delete."
+    ),
+    Code("E306", "argument-not-supported", "A queue argument that the queue's type refuses."),
+    Code("E307", "argument-conflict", "Queue arguments that contradict each other or are given twice."),
+    Code("E308", "stream-prefetch", "A consumer of a stream queue with prefetch_count 0; streams need a prefetch."),
+    # Warnings: legal, but probably not what was meant. `--strict` makes them fail the build.
+    Code("W401", "idle-instances", "prefetch_count is below consumer_count, so some instances never get a message."),
+    Code(
+        "W402", "undeclared-queue", "A consumer reads a queue that `queues[]` does not declare; it must already exist."
+    ),
+    Code("W403", "unknown-argument", "A queue argument RabbitMQ does not know; it is accepted and ignored."),
+    Code("W404", "passive-ignores", "Settings on a passive declaration, which only checks that the entity exists."),
+    Code(
+        "W405",
+        "undeclared-dead-letter-exchange",
+        "A dead-letter exchange that is not declared; dead-lettered messages are dropped if it does not exist.",
+    ),
+)
+
+CODES: dict[str, Code] = {entry.code: entry for entry in _TABLE}

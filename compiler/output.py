@@ -1,0 +1,171 @@
+"""The output directory: replacing it atomically, and telling whether it is current.
+
+Owns every write of the build. A build writes a complete new package into a temporary
+directory beside the target, then swaps it in with one rename, so the target is always either
+the old package or the new one. It refuses to replace a directory it did not generate.
+Knows nothing of what the files contain beyond manifest.json.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import difflib
+import errno
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .render import MANIFEST
+
+_IGNORED = {"__pycache__"}
+
+
+class OutputError(Exception):
+    """The output directory cannot be written; the message says why and what to do."""
+
+
+@dataclass(slots=True)
+class Comparison:
+    """How the package on disk differs from a fresh build."""
+
+    is_current: bool
+    reasons: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+def write(files: dict[str, str], target: Path) -> None:
+    """Replace `target` with a package holding exactly `files`."""
+    target = target.absolute()
+    _check_replaceable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _fill(staging, files)
+        if target.exists():
+            _swap(staging, target)
+        else:
+            os.rename(staging, target)
+        _fsync_directory(target.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def compare(files: dict[str, str], target: Path) -> Comparison:
+    """Compare without writing. Only the build environment in the manifest may differ."""
+    if not target.is_dir():
+        return Comparison(False, [f"{target} does not exist"])
+    on_disk = {path.name: path for path in target.iterdir() if path.name not in _IGNORED}
+    reasons, diffs = [], []
+    for name in sorted(set(files) | set(on_disk)):
+        if name not in on_disk:
+            reasons.append(f"{name} is missing")
+        elif name not in files:
+            reasons.append(f"{name} is not part of the package")
+        else:
+            old = on_disk[name].read_text(encoding="utf-8", errors="replace")
+            if name == MANIFEST:
+                reasons += _manifest_changes(old, files[name])
+            elif old != files[name]:
+                reasons.append(f"{name} differs")
+                diffs.append(_unified(name, old, files[name]))
+    return Comparison(not reasons, reasons, "".join(diffs))
+
+
+def _check_replaceable(target: Path) -> None:
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise OutputError(f"{target} exists and is not a directory; choose another -o")
+    manifest = target / MANIFEST
+    try:
+        listed = set(json.loads(manifest.read_text(encoding="utf-8"))["files"]) | {MANIFEST}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OutputError(
+            f"{target} exists but was not written by dispatcher-build (no valid {MANIFEST}); "
+            "it is left untouched: remove it, or choose another -o"
+        ) from None
+    extra = sorted(path.name for path in target.iterdir() if path.name not in listed | _IGNORED)
+    if extra:
+        raise OutputError(
+            f"{target} holds files dispatcher-build did not write ({', '.join(extra)}); "
+            "they would be lost, so nothing was written: move them out of the generated package"
+        )
+
+
+def _fill(directory: Path, files: dict[str, str]) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for name, text in sorted(files.items()):
+        path = directory / name
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(path, 0o666 & ~umask)
+    _fsync_directory(directory)
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Exchange the two directories in one step where the OS allows it, else in two renames."""
+    if _exchange(staging, target):
+        return  # staging now holds the old package, and the caller removes it
+    retired = staging.with_name(staging.name + ".old")
+    os.rename(target, retired)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """renameat2(RENAME_EXCHANGE) on Linux; False where the call does not exist."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _manifest_changes(old_text: str, new_text: str) -> list[str]:
+    try:
+        old = json.loads(old_text)
+    except ValueError:
+        return [f"{MANIFEST} is not valid JSON"]
+    new = json.loads(new_text)
+    reasons = []
+    if old.get("generator") != new["generator"]:
+        old_version = (old.get("generator") or {}).get("version")
+        reasons.append(f"it was generated by dispatcher-build {old_version}, this is {new['generator']['version']}")
+    if old.get("config") != new["config"]:
+        reasons.append("the config changed since it was generated")
+    if old.get("files") != new["files"] and not reasons:
+        reasons.append(f"{MANIFEST} lists other files")
+    return reasons
+
+
+def _unified(name: str, old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"{name} (on disk)", f"{name} (fresh build)"
+    )
+    return "".join(lines)

@@ -1,0 +1,316 @@
+"""The import probe: imports the configured modules in a child process and checks the contract.
+
+Run by imports.py as `python -m amqp_dispatcher.compiler.probe RESULT_FILE`, with the request
+as JSON on stdin. Owns the consumer contract checks, which need the live objects: a class,
+creatable without arguments, with `consume(amqp, msg)` and `shutdown(exception)`; a startup
+handler callable with no arguments. Writes JSON lines to RESULT_FILE as it goes, so that a
+module that hangs or kills the process can still be named. Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+import json
+import os
+import pkgutil
+import sys
+import traceback
+from collections.abc import Callable
+from typing import IO, Any
+
+Finding = dict[str, Any]
+_OWN_FILE = os.path.abspath(__file__)
+_IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep
+_CONTRACT = "a consumer needs consume(self, amqp, msg) and shutdown(self, exception=None)"
+
+
+# Modules the interpreter loaded before any user code (site hooks and the like).
+_BASELINE = frozenset(sys.modules)
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    with open(sys.argv[1], "w", encoding="utf-8") as out:
+        probe = _Probe(request["roots"], out)
+        findings = {f"{t['role']} {t['ref']}": probe.check(t["ref"], t["role"]) for t in request["targets"]}
+        probe.emit(event="done", findings=findings, packages=_imported_packages())
+
+
+class _Probe:
+    def __init__(self, roots: list[str], out: IO[str]) -> None:
+        self.roots = roots
+        self.out = out
+        self.modules: dict[str, Any] = {}
+        self.failures: dict[str, Finding] = {}
+        for root in reversed(roots):
+            sys.path.insert(0, root)
+
+    def emit(self, **event: Any) -> None:
+        self.out.write(json.dumps(event) + "\n")
+        self.out.flush()
+
+    def check(self, ref: str, role: str) -> Finding:
+        module_name, _, attr = ref.partition(":")
+        module = self._import(module_name)
+        if module is None:
+            return self.failures[module_name]
+        if not hasattr(module, attr):
+            return _attribute_missing(module, module_name, attr)
+        target = getattr(module, attr)
+        if role == "consumer":
+            return _check_consumer(ref, target)
+        return _check_startup_handler(ref, target)
+
+    def _import(self, name: str) -> Any:
+        if name in self.modules:
+            return self.modules[name]
+        if name in self.failures:
+            return None
+        self.emit(event="importing", module=name)
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
+            self.failures[name] = self._import_failure(name, exc)
+            return None
+        self.modules[name] = module
+        return module
+
+    def _import_failure(self, name: str, exc: BaseException) -> Finding:
+        if isinstance(exc, ModuleNotFoundError) and exc.name and _is_self_or_parent(exc.name, name):
+            return self._not_found(name, exc.name)
+        if isinstance(exc, SyntaxError):
+            where = f"{_relative(exc.filename or '?')}, line {exc.lineno}"
+            message = f"importing {name} failed: a syntax error in {where}: {exc.msg}"
+        else:
+            message = f"importing {name} raised {type(exc).__name__}: {_first_line(exc)}"
+        return _finding("E202", message, notes=[_user_traceback(exc)])
+
+    def _not_found(self, name: str, missing: str) -> Finding:
+        parent = missing.rpartition(".")[0]
+        places = self._submodules(parent)
+        leaf = missing.rpartition(".")[2]
+        close = _close_matches(leaf, places)
+        hints = []
+        if close:
+            hints.append(f"did you mean {'.'.join(filter(None, [parent, close]))}?")
+        hints.append(
+            "modules are imported from the current directory and each --path directory; "
+            "run dispatcher-build from the project root, or add --path DIR"
+        )
+        return _finding("E201", f"cannot import {name}: there is no module named {missing}", hints=hints)
+
+    def _submodules(self, parent: str) -> list[str]:
+        if not parent:
+            return [info.name for info in pkgutil.iter_modules(self.roots)]
+        package = self.modules.get(parent) or sys.modules.get(parent)
+        paths = getattr(package, "__path__", None)
+        return [info.name for info in pkgutil.iter_modules(paths)] if paths else []
+
+
+def _check_consumer(ref: str, target: Any) -> Finding:
+    if not inspect.isclass(target):
+        return _finding(
+            "E204",
+            f"{ref} is {_kind(target)}, not a class",
+            hints=["name the consumer class: the dispatcher creates its instances itself"],
+        )
+    if inspect.isabstract(target):
+        missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
+        return _finding("E205", f"{ref} is abstract (it does not implement {missing}), so it cannot be created")
+    required = _required_parameters(target)
+    if required:
+        names = ", ".join(required)
+        return _finding(
+            "E205",
+            f"{ref} cannot be created without arguments: __init__ requires {names}",
+            hints=["give each parameter a default, or build what the consumer needs inside __init__"],
+        )
+    return (
+        _check_method(ref, target, "consume", ("amqp", "msg"))
+        or _check_method(ref, target, "shutdown", ("exception",))
+        or {"ok": True}
+    )
+
+
+def _check_method(ref: str, cls: type, name: str, arguments: tuple[str, ...]) -> Finding | None:
+    raw = inspect.getattr_static(cls, name, None)
+    if raw is None:
+        return _finding("E206", f"{ref} has no {name} method", hints=[_CONTRACT])
+    method = getattr(cls, name)
+    if not callable(method):
+        return _finding("E206", f"{ref}.{name} is {_kind(method)}, not a method", hints=[_CONTRACT])
+    call = f"{name}({', '.join(arguments)})"
+    shown = f"{ref}.{name}{_signature_text(method)}"
+    if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
+        return _finding(
+            "E207",
+            f"{shown} is async, but the runtime calls {name} as a plain function under gevent",
+            hints=[
+                "remove async and await: gevent makes blocking calls cooperative "
+                "(amqp-dispatcher 1.x consumers were async)"
+            ],
+        )
+    if inspect.isgeneratorfunction(method):
+        return _finding("E207", f"{shown} is a generator function, so calling it would run none of its body")
+    leading: tuple[object, ...] = (object(),) if inspect.isfunction(raw) else ()
+    if not _accepts(method, *leading, *(object() for _ in arguments)):
+        example = "def consume(self, amqp, msg)" if name == "consume" else "def shutdown(self, exception=None)"
+        return _finding("E207", f"{shown} cannot be called as {call}", hints=[f"write {example}"])
+    return None
+
+
+def _check_startup_handler(ref: str, target: Any) -> Finding:
+    if not callable(target):
+        return _finding(
+            "E204", f"{ref} is {_kind(target)}, not callable", hints=["name a function that takes no arguments"]
+        )
+    shown = f"{ref}{_signature_text(target)}"
+    if inspect.iscoroutinefunction(target):
+        return _finding(
+            "E207", f"{shown} is async; the startup handler is called as a plain function", hints=["remove async"]
+        )
+    if not _accepts(target):
+        return _finding("E207", f"{shown} cannot be called without arguments", hints=["give each parameter a default"])
+    return {"ok": True}
+
+
+def _accepts(function: Callable[..., Any], *arguments: object) -> bool:
+    try:
+        inspect.signature(function).bind(*arguments)
+    except TypeError:
+        return False
+    except ValueError:  # no signature available (some builtins): trust it
+        return True
+    return True
+
+
+def _required_parameters(cls: type) -> list[str]:
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return []
+    return [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+
+
+def _attribute_missing(module: Any, module_name: str, attr: str) -> Finding:
+    names = [name for name in dir(module) if not name.startswith("__")]
+    close = _close_matches(attr, names)
+    hints = [f"did you mean {module_name}:{close}?"] if close else []
+    return _finding("E203", f"module {module_name} has no attribute {attr}", hints=hints)
+
+
+def _signature_text(function: Any) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _kind(value: Any) -> str:
+    if inspect.isfunction(value) or inspect.isbuiltin(value):
+        return "a function"
+    if inspect.ismodule(value):
+        return "a module"
+    return f"an instance of {type(value).__name__}" if not isinstance(value, type) else "a class"
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback as Python prints it, without the frames of importlib or of this probe."""
+    chain: list[tuple[BaseException, str | None]] = [(exc, None)]
+    seen, current = {id(exc)}, exc
+    while True:
+        older: BaseException
+        link: str
+        if current.__cause__ is not None:
+            older, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            older, link = current.__context__, _CONTEXT
+        else:
+            break
+        if id(older) in seen:
+            break
+        seen.add(id(older))
+        chain.append((older, link))
+        current = older
+    sections: list[str] = []
+    for exception, relation in reversed(chain):
+        sections.append(_format_one(exception))
+        if relation:
+            sections.append(relation)
+    return "\n\n".join(sections)
+
+
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
+
+def _format_one(exc: BaseException) -> str:
+    """One exception: its user frames (without column carets, which vary by Python version)."""
+    lines: list[str] = []
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if _is_user_frame(frame.filename)]
+    if frames:
+        lines.append("Traceback (most recent call last):")
+    for frame in frames:
+        lines.append(f'  File "{_relative(frame.filename)}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line.strip()}")
+    lines.extend(line.rstrip("\n") for line in traceback.format_exception_only(type(exc), exc))
+    return "\n".join(lines)
+
+
+def _is_user_frame(filename: str) -> bool:
+    if filename.startswith("<frozen "):
+        return False
+    absolute = os.path.abspath(filename)
+    return absolute != _OWN_FILE and not absolute.startswith(_IMPORTLIB_DIR)
+
+
+def _relative(filename: str) -> str:
+    absolute = os.path.abspath(filename)
+    here = os.getcwd()
+    return os.path.relpath(absolute, here) if absolute.startswith(here + os.sep) else filename
+
+
+def _imported_packages() -> dict[str, str]:
+    """Versions of the installed distributions the user's modules brought in."""
+    top_level = {name.partition(".")[0] for name in set(sys.modules) - _BASELINE}
+    top_level -= set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {"amqp_dispatcher"}
+    mapping = importlib.metadata.packages_distributions()
+    versions: dict[str, str] = {}
+    for name in top_level:
+        for distribution in mapping.get(name, ()):
+            try:
+                versions[distribution] = importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:  # pragma: no cover - broken install
+                continue
+    return dict(sorted(versions.items()))
+
+
+def _is_self_or_parent(missing: str, wanted: str) -> bool:
+    return wanted == missing or wanted.startswith(missing + ".")
+
+
+def _close_matches(word: str, candidates: list[str]) -> str | None:
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _finding(code: str, message: str, *, hints: list[str] | None = None, notes: list[str] | None = None) -> Finding:
+    return {"code": code, "message": message, "hints": hints or [], "notes": notes or []}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""What RabbitMQ would refuse at declare time, and what is legal but almost surely a mistake.
+
+Owns the cross-entry checks on the built model: reserved and over-long names, entities
+declared twice, bindings to unknown exchanges, queue-type rules and argument applicability
+(errors), and the warnings of the W4xx family. Knows nothing of imports or of YAML syntax.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from amqp_dispatcher.runtime.spec import Queue
+
+from .arguments import CLASSIC, PREDECLARED_EXCHANGES, QUEUE_ARGUMENTS, STREAM, accepts
+from .diagnostics import ConfigPath, Diagnostic, Span, error, warning
+from .model import LEGACY_ARGUMENT_KEYS, ConsumerModel, Entry, Parts
+from .source import SourceDocument
+
+_MAX_NAME_BYTES = 255
+
+
+def check(parts: Parts, document: SourceDocument) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    found += _exchanges(parts, document)
+    found += _queues(parts, document)
+    found += _bindings(parts, document)
+    found += _consumers(parts, document)
+    return found
+
+
+def _exchanges(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    first_seen: dict[str, ConfigPath] = {}
+    for entry in parts.exchanges:
+        exchange, name_path = entry.spec, (*entry.path, "exchange")
+        yield from _name_rules(exchange.name, "exchange", name_path, document, passive=exchange.passive)
+        predeclared = PREDECLARED_EXCHANGES.get(exchange.name)
+        if predeclared and predeclared != exchange.type and not exchange.passive:
+            yield error(
+                "E301",
+                f"{exchange.name} is predeclared by RabbitMQ as a {predeclared} exchange, not {exchange.type}",
+                document.value_span((*entry.path, "type")),
+                (*entry.path, "type"),
+                hints=(f"remove this entry (it always exists), or write type: {predeclared}",),
+            )
+        yield from _twice(exchange.name, "exchange", name_path, first_seen, document)
+        if exchange.passive:
+            yield from _passive_settings(
+                entry.path, ("type", "durable", "auto_delete", "internal", "arguments"), document
+            )
+
+
+def _queues(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    first_seen: dict[str, ConfigPath] = {}
+    for entry in parts.queues:
+        queue, name_path = entry.spec, (*entry.path, "queue")
+        yield from _name_rules(queue.name, "queue", name_path, document, passive=queue.passive)
+        yield from _twice(queue.name, "queue", name_path, first_seen, document)
+        yield from _queue_type_rules(entry, document)
+        yield from _argument_rules(entry, parts, document)
+        if queue.passive:
+            settings = ("durable", "auto_delete", "exclusive", "arguments", *LEGACY_ARGUMENT_KEYS)
+            yield from _passive_settings(entry.path, settings, document)
+
+
+def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    declared = {entry.spec.name: entry.spec for entry in parts.queues}
+    for entry in parts.consumers:
+        consumer = entry.spec
+        queue = declared.get(consumer.queue)
+        if consumer.queue not in parts.queue_names:
+            yield warning(
+                "W402",
+                f"queue {consumer.queue!r} is not declared under queues, so it must already exist",
+                document.value_span((*entry.path, "queue")),
+                (*entry.path, "queue"),
+                hints=("declare it under queues (with passive: true to only check that it exists at start)",),
+            )
+        if queue is not None and _queue_type(queue) == STREAM and consumer.prefetch_count == 0:
+            yield error(
+                "E308",
+                f"{consumer.queue!r} is a stream, and stream consumers need a prefetch; 0 means none",
+                _prefetch_span(entry, document),
+                (*entry.path, "prefetch_count"),
+                hints=("set prefetch_count to 1 or more",),
+            )
+        if 0 < consumer.prefetch_count < consumer.consumer_count:
+            yield _idle_instances(entry, document)
+
+
+def _idle_instances(entry: Entry[ConsumerModel], document: SourceDocument) -> Diagnostic:
+    consumer = entry.spec
+    idle = consumer.consumer_count - consumer.prefetch_count
+    return warning(
+        "W401",
+        f"prefetch_count {consumer.prefetch_count} is below consumer_count {consumer.consumer_count}: "
+        f"{idle} instance{'s' if idle > 1 else ''} will never get a message",
+        _prefetch_span(entry, document),
+        (*entry.path, "prefetch_count"),
+        hints=(f"raise prefetch_count to at least {consumer.consumer_count} (the default is 1)",),
+    )
+
+
+def _prefetch_span(entry: Entry[ConsumerModel], document: SourceDocument) -> Span | None:
+    path = (*entry.path, "prefetch_count")
+    return document.value_span(path) if path in document.positions else document.key_span(entry.path)
+
+
+def _name_rules(
+    name: str, kind: str, path: ConfigPath, document: SourceDocument, *, passive: bool
+) -> Iterator[Diagnostic]:
+    span = document.value_span(path)
+    size = _utf8_size(name)
+    if size is None:
+        yield error("E302", f"the {kind} name is not valid Unicode text", span, path)
+    elif size > _MAX_NAME_BYTES:
+        yield error(
+            "E302",
+            f"the {kind} name is {size} bytes long; AMQP allows at most {_MAX_NAME_BYTES}",
+            span,
+            path,
+            hints=("shorten it (UTF-8 characters outside ASCII take 2 to 4 bytes each)",),
+        )
+    if name.startswith("amq.") and not passive and name not in PREDECLARED_EXCHANGES:
+        yield error(
+            "E301",
+            f"{kind} names starting with `amq.` are reserved by RabbitMQ (403 ACCESS_REFUSED)",
+            span,
+            path,
+            hints=(f"choose another name, or add passive: true if the {kind} already exists",),
+        )
+
+
+def _twice(
+    name: str, kind: str, path: ConfigPath, first_seen: dict[str, ConfigPath], document: SourceDocument
+) -> Iterator[Diagnostic]:
+    if name not in first_seen:
+        first_seen[name] = path
+        return
+    first = document.value_span(first_seen[name])
+    notes = (f"first declared at line {first.line}",) if first else ()
+    yield error(
+        "E303",
+        f"{kind} {name!r} is declared twice",
+        document.value_span(path),
+        path,
+        hints=(f"merge the two entries: a {kind} is declared once, with all its settings",),
+        notes=notes,
+    )
+
+
+def _queue_type(queue: Queue) -> str:
+    return str(queue.arguments.get("x-queue-type", CLASSIC))
+
+
+def _queue_type_rules(entry: Entry[Queue], document: SourceDocument) -> Iterator[Diagnostic]:
+    queue, queue_type = entry.spec, _queue_type(entry.spec)
+    if queue_type == CLASSIC or queue.passive:
+        return
+    refused = (
+        ("durable", not queue.durable, "must be durable"),
+        ("exclusive", queue.exclusive, "cannot be exclusive"),
+        ("auto_delete", queue.auto_delete, "cannot be auto-delete"),
+    )
+    for key, is_refused, rule in refused:
+        if is_refused:
+            path = (*entry.path, key)
+            yield error(
+                "E305",
+                f"a {queue_type} queue {rule} (406 PRECONDITION_FAILED)",
+                document.value_span(path),
+                path,
+                hints=(f"remove `{key}`, or use a classic queue",),
+            )
+
+
+def _argument_rules(entry: Entry[Queue], parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    queue, queue_type = entry.spec, _queue_type(entry.spec)
+    for name in queue.arguments:
+        path = entry.argument_paths[name]
+        if name not in QUEUE_ARGUMENTS:
+            yield _unknown_argument(name, path, document)
+        elif not accepts(queue_type, name) and not queue.passive:
+            allowed = " and ".join(sorted(QUEUE_ARGUMENTS[name]))
+            yield error(
+                "E306",
+                f"{queue_type} queues refuse {name} (406 PRECONDITION_FAILED); it is for {allowed} queues",
+                document.key_span(path),
+                path,
+                hints=("remove it, or change the queue type",),
+            )
+    if "x-dead-letter-routing-key" in queue.arguments and "x-dead-letter-exchange" not in queue.arguments:
+        path = entry.argument_paths["x-dead-letter-routing-key"]
+        yield error(
+            "E307",
+            "a dead-letter routing key needs a dead-letter exchange (406 PRECONDITION_FAILED)",
+            document.key_span(path),
+            path,
+            hints=('add x_dead_letter_exchange (use "" for the default exchange)',),
+        )
+    dead_letter_exchange = queue.arguments.get("x-dead-letter-exchange")
+    if isinstance(dead_letter_exchange, str) and not _is_known_exchange(
+        dead_letter_exchange, parts, allow_default=True
+    ):
+        path = entry.argument_paths["x-dead-letter-exchange"]
+        yield warning(
+            "W405",
+            f"dead-letter exchange {dead_letter_exchange!r} is not declared under exchanges; "
+            "if it does not exist, RabbitMQ drops dead-lettered messages",
+            document.value_span(path),
+            path,
+            hints=("declare it under exchanges (passive: true if another service owns it)",),
+        )
+
+
+def _unknown_argument(name: str, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    close = difflib.get_close_matches(name, list(QUEUE_ARGUMENTS), n=1, cutoff=0.75)
+    hints = (f"did you mean `{close[0]}`?",) if close else ("RabbitMQ accepts unknown arguments and ignores them",)
+    return warning(
+        "W403", f"RabbitMQ does not know the queue argument {name}", document.key_span(path), path, hints=hints
+    )
+
+
+def _bindings(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    for entry in parts.bindings:
+        binding = entry.spec
+        exchange_path = (*entry.path, "exchange")
+        if binding.exchange == "":
+            yield error(
+                "E301",
+                "the default exchange cannot be bound (403 ACCESS_REFUSED); it already routes to every queue by name",
+                document.value_span(exchange_path),
+                exchange_path,
+                hints=('remove this binding: publish to exchange "" with the queue name as routing key',),
+            )
+        elif not _is_known_exchange(binding.exchange, parts, allow_default=False):
+            declared = sorted(parts.exchange_names)
+            close = difflib.get_close_matches(binding.exchange, [*declared, *PREDECLARED_EXCHANGES], n=1)
+            hints = [f"did you mean `{close[0]}`?"] if close else []
+            hints.append("declare it under exchanges (passive: true if another service owns it)")
+            yield error(
+                "E304",
+                f"exchange {binding.exchange!r} is not declared, "
+                "so the binding fails on a fresh broker (404 NOT_FOUND)",
+                document.value_span(exchange_path),
+                exchange_path,
+                hints=tuple(hints),
+            )
+        size = _utf8_size(binding.routing_key)
+        if size is not None and size > _MAX_NAME_BYTES:
+            key_path = (*entry.path, "routing_key")
+            yield error(
+                "E302",
+                f"the routing key is {size} bytes long; AMQP allows at most {_MAX_NAME_BYTES}",
+                document.value_span(key_path),
+                key_path,
+            )
+
+
+def _passive_settings(path: ConfigPath, keys: tuple[str, ...], document: SourceDocument) -> Iterator[Diagnostic]:
+    written = [key for key in keys if (*path, key) in document.positions]
+    if written:
+        first = (*path, written[0])
+        yield warning(
+            "W404",
+            f"passive: true only checks that it exists, so {', '.join(written)} "
+            f"{'is' if len(written) == 1 else 'are'} ignored",
+            document.key_span(first),
+            first,
+            hints=("remove them, or drop passive: true to declare it with these settings",),
+        )
+
+
+def _is_known_exchange(name: str, parts: Parts, *, allow_default: bool) -> bool:
+    return name in parts.exchange_names or name in PREDECLARED_EXCHANGES or (allow_default and name == "")
+
+
+def _utf8_size(text: str) -> int | None:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None

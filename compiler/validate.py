@@ -1,0 +1,224 @@
+"""Schema validation: every way the data breaks the JSON Schema, as positioned diagnostics.
+
+The only importer of jsonschema. Puts each problem where a person looks for it, as
+yaml-language-server does: an unknown key on the key (with "did you mean"), a missing key on
+the object that lacks it, a bad value on the value. Knows nothing of imports or RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from amqp_dispatcher.schema import load_schema
+
+from .diagnostics import ConfigPath, Diagnostic, error
+from .refs import IMPORT_REF_PATTERN, explain_bad_ref
+from .source import SourceDocument
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(load_schema())
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """A jsonschema error with the loose types of its fields pinned down."""
+
+    keyword: str
+    path: ConfigPath
+    schema_path: tuple[str | int, ...]
+    schema: dict[str, Any]
+    instance: Any
+    validator_value: Any
+
+    @classmethod
+    def of(cls, problem: jsonschema.ValidationError) -> _Problem:
+        schema = problem.schema if isinstance(problem.schema, dict) else {}
+        return cls(
+            keyword=str(problem.validator),
+            path=tuple(part for part in problem.absolute_path if isinstance(part, str | int)),
+            schema_path=tuple(part for part in problem.relative_schema_path if isinstance(part, str | int)),
+            schema=schema,
+            instance=problem.instance,
+            validator_value=problem.validator_value,
+        )
+
+
+def validate(document: SourceDocument) -> list[Diagnostic]:
+    """All schema problems of the document, one diagnostic each."""
+    found: list[Diagnostic] = []
+    for problem in _validator().iter_errors(document.data):
+        found.extend(_diagnose(_Problem.of(problem), document))
+    return found
+
+
+def _diagnose(problem: _Problem, document: SourceDocument) -> Iterator[Diagnostic]:
+    path = problem.path
+    keyword = problem.keyword
+    if "propertyNames" in problem.schema_path:
+        key_path = (*path, problem.instance)
+        yield _bad_key(problem, key_path, document)
+    elif keyword == "additionalProperties":
+        yield from _unknown_keys(problem, path, document)
+    elif keyword == "required":
+        yield from _missing_keys(problem, path, document)
+    elif keyword == "type":
+        yield _wrong_type(problem, path, document)
+    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        yield _out_of_range(problem, path, document)
+    elif keyword == "enum":
+        yield _not_an_option(problem, path, document)
+    elif keyword == "pattern":
+        yield _bad_format(problem, path, document)
+    elif keyword in ("minItems", "minLength"):
+        what = "list" if keyword == "minItems" else "text"
+        yield error("E107", f"this {what} must not be empty", document.value_span(path), path, hints=_hint(problem))
+    else:  # pragma: no cover - the schema uses no other keyword
+        yield error("E199", f"breaks the schema rule `{keyword}`", document.value_span(path), path)
+
+
+def _unknown_keys(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Iterator[Diagnostic]:
+    known = sorted(problem.schema.get("properties", {}))
+    for key in problem.instance:
+        if key in known:
+            continue
+        suggestion = _closest(key, known)
+        hints = (f"did you mean `{suggestion}`?",) if suggestion else (f"allowed here: {', '.join(known)}",)
+        where = f"in {_describe_object(problem.schema)}"
+        yield error("E101", f"unknown key `{key}` {where}", document.key_span((*path, key)), (*path, key), hints=hints)
+
+
+def _missing_keys(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Iterator[Diagnostic]:
+    for key in problem.validator_value:
+        if key in problem.instance:
+            continue
+        description = str(problem.schema["properties"][key]["description"])
+        first_sentence = description.split(". ")[0].rstrip(".")
+        hints = (f"add `{key}:`, {first_sentence[0].lower()}{first_sentence[1:]}",)
+        message = f"missing required key `{key}` in {_describe_object(problem.schema)}"
+        yield error("E102", message, document.key_span(path), path, hints=hints)
+
+
+def _wrong_type(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    expected = problem.validator_value
+    expected_list = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_TYPE_NAMES[name] for name in expected_list)
+    value = problem.instance
+    hints = _type_hints(expected_list, value) + _hint(problem)
+    return error(
+        "E103", f"expected {wanted}, got {_describe_value(value)}", document.value_span(path), path, hints=hints
+    )
+
+
+def _type_hints(expected: list[str], value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and "integer" in expected and value.strip().lstrip("-").isdigit():
+        return (f"remove the quotes: {value.strip()}",)
+    if isinstance(value, str) and "boolean" in expected and value.lower() in ("true", "false"):
+        return (f"remove the quotes: {value.lower()}",)
+    if isinstance(value, float) and "integer" in expected:
+        return ("AMQP field tables carry whole numbers only",)
+    if value is None:
+        return ("give it a value, or remove the key to use the default",)
+    if expected == ["string"] and isinstance(value, bool | int | float):
+        return (f'quote it: "{_yaml_text(value)}"',)
+    return ()
+
+
+def _out_of_range(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    keyword, limit, value = problem.keyword, problem.validator_value, problem.instance
+    if keyword == "maximum":
+        message = f"{value} is above {limit}, the largest {_title(problem)} allowed"
+    elif keyword == "minimum":
+        message = f"{value} is below {limit}, the smallest {_title(problem)} allowed"
+    else:  # pragma: no cover - the schema uses minimum and maximum only
+        message = f"{value} breaks the limit {keyword} {limit}"
+    return error("E104", message, document.value_span(path), path, hints=_hint(problem))
+
+
+def _not_an_option(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    options = [option for option in problem.validator_value if option is not None]
+    shown = ", ".join(str(option) for option in options)
+    value = problem.instance
+    message = f"{_quoted(value)} is not a {_title(problem)}: expected one of {shown}"
+    suggestion = _closest(str(value), [str(option) for option in options])
+    hints = (f"did you mean `{suggestion}`?",) if suggestion else ()
+    return error("E105", message, document.value_span(path), path, hints=hints)
+
+
+def _bad_format(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    value = problem.instance
+    explanation = explain_bad_ref(str(value)) if problem.validator_value == IMPORT_REF_PATTERN else None
+    expected = problem.schema.get("patternErrorMessage", f"does not match {problem.validator_value}")
+    message = f"{_quoted(value)}: {explanation or expected}"
+    suggestion = _closest(str(value), [str(example) for example in problem.schema.get("examples", [])])
+    hints = (expected,) if explanation else (f"did you mean `{suggestion}`?",) if suggestion else _hint(problem)
+    return error("E106", message, document.value_span(path), path, hints=hints)
+
+
+def _bad_key(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
+    key = path[-1]
+    if problem.keyword == "pattern":
+        expected = problem.schema.get("patternErrorMessage", f"keys must match {problem.validator_value}")
+        return error("E106", f"`{key}` is not a valid key here: {expected}", document.key_span(path), path)
+    return error("E107", "keys must not be empty", document.key_span(path), path)
+
+
+def _hint(problem: _Problem) -> tuple[str, ...]:
+    hint = problem.schema.get("x-hint")
+    return (hint,) if hint else ()
+
+
+def _title(problem: _Problem) -> str:
+    return str(problem.schema.get("title", "value"))
+
+
+def _describe_object(schema: dict[str, Any]) -> str:
+    if "$schema" in schema:
+        return "the top level"
+    title = str(schema.get("title", "mapping"))
+    return f"an {title}" if title[0] in "aeiou" else f"a {title}"
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}" (a string)' if len(value) <= 60 else f'"{value[:57]}..." (a string)'
+    if isinstance(value, bool) or value is None:
+        return _yaml_text(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _quoted(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else _describe_value(value)
+
+
+def _yaml_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    folded = {candidate.replace("-", "_").lower(): candidate for candidate in candidates}
+    matches = difflib.get_close_matches(word.replace("-", "_").lower(), list(folded), n=1, cutoff=0.6)
+    return folded[matches[0]] if matches else None
