@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from . import imports, model, render, rules, source, validate
-from .diagnostics import Diagnostic, Span, error
+from .diagnostics import ConfigPath, Diagnostic, Span, error
 from .model import ServiceModel
 
 _VALUE_CODES = {"E103", "E104", "E105", "E106", "E107"}
@@ -48,6 +48,7 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     text, problem = _decode(data)
     result = BuildResult(config_name=config_name, text=text)
     if problem:
+        result.text = data.decode("utf-8", errors="replace")  # for the snippet
         result.diagnostics.append(problem)
         return result
     assert text is not None
@@ -55,7 +56,7 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     result.diagnostics += found
     if document is None:
         return result
-    result.diagnostics += _schema_and_yaml_problems(document)
+    result.diagnostics += _schema_problems(document, owned={d.path for d in found if d.path is not None})
     broken = {d.path for d in result.diagnostics if d.is_error and d.path is not None}
     parts = model.build_parts(document, broken)
     result.diagnostics += parts.diagnostics
@@ -87,8 +88,12 @@ def _decode(data: bytes) -> tuple[str | None, Diagnostic | None]:
         )
 
 
-def _schema_and_yaml_problems(document: source.SourceDocument) -> list[Diagnostic]:
-    """Schema problems, where a YAML 1.1 ambiguity explains a bad value better than the schema."""
+def _schema_problems(document: source.SourceDocument, owned: set[ConfigPath]) -> list[Diagnostic]:
+    """Schema problems, except where reading the YAML already explained the value better.
+
+    `owned` holds the paths the source stage reported on (an unsupported tag, `.inf`); the
+    document's YAML 1.1 ambiguities are reported here, unless they sit under an unknown key.
+    """
     schema = validate.validate(document)
     unknown = {d.path for d in schema if d.code == "E101" and d.path is not None}
     ambiguous = {
@@ -96,7 +101,8 @@ def _schema_and_yaml_problems(document: source.SourceDocument) -> list[Diagnosti
         for path, diagnostic in document.ambiguous.items()
         if not any(path[: len(bad)] == bad for bad in unknown)
     }
-    schema = [d for d in schema if not (d.code in _VALUE_CODES and d.path in ambiguous)]
+    owned = owned | set(ambiguous)
+    schema = [d for d in schema if not (d.code in _VALUE_CODES and d.path in owned)]
     return schema + list(ambiguous.values())
 
 

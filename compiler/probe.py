@@ -27,6 +27,7 @@ _IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep
 _CONTRACT = "a consumer needs consume(self, amqp, msg) and shutdown(self, exception=None)"
 
 
+_ROOTS: list[str] = []
 # Modules the interpreter loaded before any user code (site hooks and the like).
 _BASELINE = frozenset(sys.modules)
 
@@ -47,6 +48,7 @@ class _Probe:
         self.failures: dict[str, Finding] = {}
         for root in reversed(roots):
             sys.path.insert(0, root)
+        _ROOTS[:] = roots
 
     def emit(self, **event: Any) -> None:
         self.out.write(json.dumps(event) + "\n")
@@ -255,7 +257,12 @@ _CONTEXT = "During handling of the above exception, another exception occurred:"
 def _format_one(exc: BaseException) -> str:
     """One exception: its user frames (without column carets, which vary by Python version)."""
     lines: list[str] = []
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if _is_user_frame(frame.filename)]
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _is_machinery(frame.filename)]
+    # Trimmed to the user's code: the files under the import roots, when any are involved.
+    own = [frame for frame in frames if _is_under_roots(frame.filename)]
+    frames = own or frames
+    if isinstance(exc, SyntaxError) and exc.filename:
+        exc.filename = _relative(exc.filename)
     if frames:
         lines.append("Traceback (most recent call last):")
     for frame in frames:
@@ -266,17 +273,22 @@ def _format_one(exc: BaseException) -> str:
     return "\n".join(lines)
 
 
-def _is_user_frame(filename: str) -> bool:
+def _is_machinery(filename: str) -> bool:
+    """Frames of the import system and of this probe, which tell the user nothing."""
     if filename.startswith("<frozen "):
-        return False
+        return True
     absolute = os.path.abspath(filename)
-    return absolute != _OWN_FILE and not absolute.startswith(_IMPORTLIB_DIR)
+    return absolute == _OWN_FILE or absolute.startswith(_IMPORTLIB_DIR)
+
+
+def _is_under_roots(filename: str) -> bool:
+    absolute = os.path.abspath(filename)
+    return any(absolute.startswith(root.rstrip(os.sep) + os.sep) for root in _ROOTS)
 
 
 def _relative(filename: str) -> str:
-    absolute = os.path.abspath(filename)
-    here = os.getcwd()
-    return os.path.relpath(absolute, here) if absolute.startswith(here + os.sep) else filename
+    """User files relative to the working directory, as the user names them; others as they are."""
+    return os.path.relpath(os.path.abspath(filename), os.getcwd()) if _is_under_roots(filename) else filename
 
 
 def _imported_packages() -> dict[str, str]:

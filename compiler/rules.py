@@ -68,13 +68,18 @@ def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
     for entry in parts.consumers:
         consumer = entry.spec
         queue = declared.get(consumer.queue)
-        if consumer.queue not in parts.queue_names:
+        # Only where the config declares queues at all: a config without queues[] manages its
+        # topology elsewhere (as the original's often did), and a warning per consumer is noise.
+        if parts.queue_names and consumer.queue not in parts.queue_names:
+            close = difflib.get_close_matches(consumer.queue, sorted(parts.queue_names), n=1)
+            hints = [f"did you mean {close[0]!r}?"] if close else []
+            hints.append("declare it under queues (with passive: true to only check that it exists at start)")
             yield warning(
                 "W402",
                 f"queue {consumer.queue!r} is not declared under queues, so it must already exist",
                 document.value_span((*entry.path, "queue")),
                 (*entry.path, "queue"),
-                hints=("declare it under queues (with passive: true to only check that it exists at start)",),
+                hints=tuple(hints),
             )
         if queue is not None and _queue_type(queue) == STREAM and consumer.prefetch_count == 0:
             yield error(
@@ -144,7 +149,7 @@ def _twice(
         f"{kind} {name!r} is declared twice",
         document.value_span(path),
         path,
-        hints=(f"merge the two entries: a {kind} is declared once, with all its settings",),
+        hints=(f"merge the two entries: {_article(kind)} {kind} is declared once, with all its settings",),
         notes=notes,
     )
 
@@ -267,12 +272,16 @@ def _passive_settings(path: ConfigPath, keys: tuple[str, ...], document: SourceD
             f"{'is' if len(written) == 1 else 'are'} ignored",
             document.key_span(first),
             first,
-            hints=("remove them, or drop passive: true to declare it with these settings",),
+            hints=("remove those settings, or drop passive: true to declare it with them",),
         )
 
 
 def _is_known_exchange(name: str, parts: Parts, *, allow_default: bool) -> bool:
     return name in parts.exchange_names or name in PREDECLARED_EXCHANGES or (allow_default and name == "")
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
 
 
 def _utf8_size(text: str) -> int | None:

@@ -148,6 +148,8 @@ def _syntax_error(text: str) -> Diagnostic:
         list(_compose_all(_ExactLoader, text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark and exc.context_mark and mark.index >= len(text.rstrip()):
+            mark = exc.context_mark  # "got <stream end>": what was left open is the place to look
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         notes: tuple[str, ...] = ()
         if exc.context and exc.context_mark and exc.context_mark is not mark:

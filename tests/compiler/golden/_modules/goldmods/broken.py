@@ -1,0 +1,8 @@
+import json
+
+
+def load_settings():
+    return json.loads("{not json")
+
+
+SETTINGS = load_settings()

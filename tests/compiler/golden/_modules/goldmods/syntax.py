@@ -1,0 +1,3 @@
+class Consumer:
+    def consume(self, amqp, msg)
+        pass
