@@ -70,3 +70,7 @@ def _exec_service(files: dict[str, str], paths: Sequence[str]) -> NoReturn:
     )
     extra = [str(root), *(os.path.abspath(path) for path in paths)]
     os.execv(sys.executable, [sys.executable, "-c", bootstrap, *extra])
+
+
+if __name__ == "__main__":
+    main()

@@ -146,22 +146,21 @@ def _import_names(model: ServiceModel) -> dict[ImportRef, str]:
 
 
 def _import_lines(model: ServiceModel, names: Mapping[ImportRef, str]) -> list[str]:
-    noqa = "  # noqa: E402" if model.monkey_patch else ""
-    lines = [_import_line("amqp_dispatcher.runtime", _runtime_names(model), noqa)]
+    lines = [_import_line("amqp_dispatcher.runtime", _runtime_names(model))]
     by_module: dict[str, list[str]] = {}
     for ref, name in sorted(names.items()):
         by_module.setdefault(ref.module, []).append(ref.attr if name == ref.attr else f"{ref.attr} as {name}")
-    user = [_import_line(module, imported, noqa) for module, imported in sorted(by_module.items())]
+    user = [_import_line(module, imported) for module, imported in sorted(by_module.items())]
     return [*lines, "", *user]
 
 
-def _import_line(module: str, names: list[str], noqa: str) -> str:
+def _import_line(module: str, names: list[str]) -> str:
     """`from m import a, b`, or the parenthesized form ruff format uses past the line length."""
     line = f"from {module} import {', '.join(names)}"
     if len(line) <= _LINE_LENGTH:
-        return line + noqa
+        return line
     body = "".join(f"{pysource.INDENT}{name},\n" for name in names)
-    return f"from {module} import ({noqa}\n{body})"
+    return f"from {module} import (\n{body})"
 
 
 def _printable(text: str) -> str:

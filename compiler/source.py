@@ -95,11 +95,12 @@ class _ExactLoader(
         _Resolver.__init__(self)
 
 
-if hasattr(yaml, "CParser"):  # libyaml parses large files several times faster
+if yaml.__with_libyaml__:  # libyaml parses large files several times faster
+    from yaml._yaml import CParser
 
-    class _FastLoader(yaml.CParser, _Resolver):  # type: ignore[misc, name-defined]
+    class _FastLoader(CParser, _Resolver):
         def __init__(self, stream: str) -> None:
-            yaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
+            CParser.__init__(self, stream)
             _Resolver.__init__(self)
 
 else:  # pragma: no cover - PyYAML built without libyaml
@@ -124,12 +125,11 @@ def load(text: str) -> tuple[SourceDocument | None, list[Diagnostic]]:
                 hints=("keep the whole configuration in one document: remove the `---` separators",),
             )
         ]
-    builder = _Builder()
-    try:
-        data = builder.build(nodes[0], ())
-    except _TooLarge:
+    if _expanded_size(nodes[0], {}, set()) > _MAX_NODES:
         message = f"aliases expand the file to more than {_MAX_NODES:,} values"
-        return None, [error("E005", message, Span(1, 1, 1, 1))]
+        return None, [error("E005", message, Span(1, 1, 1, 1), hints=("write the configuration out",))]
+    builder = _Builder()
+    data = builder.build(nodes[0], ())
     document = SourceDocument(data=data, positions=builder.positions, ambiguous=builder.ambiguous)
     return document, builder.diagnostics
 
@@ -182,13 +182,9 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.ambiguous: dict[ConfigPath, Diagnostic] = {}
         self._active: set[int] = set()
-        self._count = 0
 
     def build(self, node: Node, path: ConfigPath, key: Span | None = None) -> Any:
         self.positions[path] = Located(key=key, value=_span(node))
-        self._count += 1
-        if self._count > _MAX_NODES:
-            raise _TooLarge
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if id(node) in self._active:
@@ -334,8 +330,18 @@ class _Builder:
         )
 
 
-class _TooLarge(Exception):
-    """Raised when aliases expand the document beyond any sensible configuration."""
+def _expanded_size(node: Node, sizes: dict[int, int], active: set[int]) -> int:
+    """How many values the node becomes once aliases are expanded, without expanding them."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if isinstance(node, ScalarNode) or id(node) in active:  # a cycle is reported while building
+        return 1
+    active.add(id(node))
+    children = node.value if isinstance(node, SequenceNode) else [part for pair in node.value for part in pair]
+    size = 1 + sum(_expanded_size(child, sizes, active) for child in children)
+    active.discard(id(node))
+    sizes[id(node)] = size
+    return size
 
 
 _SAME = object()

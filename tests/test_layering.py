@@ -1,0 +1,72 @@
+"""The layering rules of DESIGN.md §2, checked by scanning imports."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Each foreign library has exactly one importer.
+OWNERS = {
+    "yaml": {"compiler/source.py"},
+    "jsonschema": {"compiler/validate.py"},
+    "jinja2": {"compiler/render.py"},
+    "pika": {"runtime/transport.py"},
+}
+BUILD_ONLY = {"yaml", "jsonschema", "jinja2"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Top-level names of everything a module imports, relative imports resolved to our packages."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                names.add(f"amqp_dispatcher.{path.parent.name}.{node.module or ''}")
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def sources(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", sources("runtime"), ids=lambda p: p.name)
+def test_the_runtime_never_imports_the_build_side(path: Path) -> None:
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert top not in BUILD_ONLY, f"{path.name} imports {name}"
+        assert not name.startswith("amqp_dispatcher.compiler"), f"{path.name} imports the compiler"
+        assert not name.startswith("amqp_dispatcher.schema"), f"{path.name} imports the schema package"
+
+
+@pytest.mark.parametrize("library,owners", sorted(OWNERS.items()))
+def test_each_foreign_library_has_one_importer(library: str, owners: set[str]) -> None:
+    importers = {
+        str(path.relative_to(ROOT))
+        for folder in ("compiler", "runtime", "schema", "templates")
+        for path in sources(folder)
+        if any(name.split(".")[0] == library for name in imports_of(path))
+    }
+    assert importers <= owners, f"{library} is imported by {sorted(importers - owners)}"
+
+
+def test_the_import_probe_needs_only_the_standard_library() -> None:
+    """It runs in the user's environment, before anything of theirs is known to work."""
+    for name in imports_of(ROOT / "compiler" / "probe.py"):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or top == "__future__", name
+
+
+def test_importing_the_runtime_loads_no_build_dependency() -> None:
+    code = "import sys, amqp_dispatcher.runtime; print(sorted({'yaml', 'jsonschema', 'jinja2'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

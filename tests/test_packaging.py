@@ -1,0 +1,79 @@
+"""The wheel ships schema and templates, and a production install runs without the build extra."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    source = tmp_path_factory.mktemp("source") / "amqp-dispatcher"
+    # A copy without the developer's venv and build leftovers, as a fresh clone would be.
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", ".*_cache")
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (found,) = dist.glob("amqp_dispatcher-*.whl")
+    return found
+
+
+def test_the_wheel_contains_schema_templates_and_type_markers(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "amqp_dispatcher/schema/amqp-dispatcher.schema.json",
+        "amqp_dispatcher/templates/__init__.py.j2",
+        "amqp_dispatcher/templates/__main__.py.j2",
+        "amqp_dispatcher/compiler/py.typed",
+        "amqp_dispatcher/runtime/py.typed",
+        "amqp_dispatcher/compiler/probe.py",
+        "amqp_dispatcher/runtime/spec.py",
+    }
+    assert expected <= names
+    assert not any(name.startswith(("tests/", "compiler/", "runtime/")) for name in names), (
+        "only under amqp_dispatcher/"
+    )
+
+
+def test_a_production_install_imports_a_generated_package_without_build_dependencies(
+    wheel: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "compiler" / "artifact", project)
+    build = subprocess.run(
+        [sys.executable, "-m", "amqp_dispatcher.compiler.cli", "config.yml", "-o", "service"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    code = (
+        "import sys, service\n"
+        "assert service.SERVICE.name == 'artifact'\n"
+        "print(sorted({'yaml', 'jsonschema', 'jinja2'} & set(sys.modules)))\n"
+        "import importlib.util\n"
+        "print([m for m in ('yaml', 'jsonschema', 'jinja2') if importlib.util.find_spec(m)])\n"
+    )
+    result = subprocess.run([str(python), "-c", code], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "[]"], "nothing of the build side is imported, or even installed"
