@@ -24,6 +24,7 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "monkey_patch": False,
     "heartbeat": 20,
     "shutdown_timeout": 30.0,
+    "startup_timeout": 60.0,
     "queues": [],
     "exchanges": [],
 }
@@ -81,6 +82,7 @@ class ServiceModel:
     monkey_patch: bool
     heartbeat: int
     shutdown_timeout: float
+    startup_timeout: float
     startup_handler: ImportRef | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]
@@ -160,6 +162,7 @@ def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> Serv
         monkey_patch=settings["monkey_patch"],
         heartbeat=int(settings["heartbeat"]),
         shutdown_timeout=float(settings["shutdown_timeout"]),
+        startup_timeout=float(settings["startup_timeout"]),
         startup_handler=parts.startup_handler.spec if parts.startup_handler else None,
         exchanges=tuple(entry.spec for entry in parts.exchanges),
         queues=tuple(entry.spec for entry in parts.queues),

@@ -9,6 +9,15 @@ from __future__ import annotations
 from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, Queue, Service
 from .version import VERSION
 
+
+def run(service: Service) -> int:
+    """Run a service until it is stopped; returns the exit status (see runner.py)."""
+    # Imported here so that importing the package (the spec classes) loads neither gevent nor pika.
+    from .runner import run_service
+
+    return run_service(service)
+
+
 __all__ = [
     "VERSION",
     "Binding",
@@ -17,4 +26,5 @@ __all__ = [
     "Exchange",
     "Queue",
     "Service",
+    "run",
 ]

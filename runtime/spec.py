@@ -89,6 +89,7 @@ class Service:
     monkey_patch: bool
     heartbeat: int
     shutdown_timeout: float
+    startup_timeout: float
     startup_handler: Callable[[], object] | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]

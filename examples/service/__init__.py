@@ -13,6 +13,7 @@ SERVICE = Service(
     monkey_patch=False,
     heartbeat=20,
     shutdown_timeout=10.0,
+    startup_timeout=60.0,
     startup_handler=configure,
     exchanges=(
         Exchange(

@@ -1,0 +1,80 @@
+"""The runtime's exceptions: one base class, split by what the service should do about each.
+
+`Recoverable` broker errors (a lost or refused connection) are retried with backoff;
+`Fatal` ones (bad credentials, a missing vhost, a refused declaration) stop the service with
+exit status 3, because retrying cannot fix them. The reconnect loop reads `except Recoverable:`.
+Errors a consumer's own code can cause (answering twice, a refused publish) have their own
+classes, so that handlers can catch exactly them.
+"""
+
+from __future__ import annotations
+
+
+class DispatcherError(Exception):
+    """Base class of every amqp-dispatcher runtime error."""
+
+
+class ConfigurationError(DispatcherError):
+    """The environment describes the connection wrongly (exit status 2)."""
+
+
+class BrokerError(DispatcherError):
+    """RabbitMQ refused something, or could not be reached."""
+
+    def __init__(self, message: str, *, reply_code: int | None = None, reply_text: str | None = None) -> None:
+        super().__init__(message)
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+
+class Recoverable(BrokerError):
+    """Worth retrying: the connection was lost, refused or timed out."""
+
+
+class ConnectionLost(Recoverable):
+    """An open connection or channel went away."""
+
+
+class BrokerUnreachable(Recoverable):
+    """No host of the URL accepted a connection."""
+
+
+class Fatal(BrokerError):
+    """Retrying cannot help: the service must stop (exit status 3)."""
+
+
+class AccessRefused(Fatal):
+    """Wrong credentials, a missing vhost, or no permission (403, 530)."""
+
+
+class DeclarationRefused(Fatal):
+    """The broker refused to declare, check or bind an entity (404, 405, 406, 403)."""
+
+
+class ProtocolError(DispatcherError):
+    """A consumer used the message proxy in a way AMQP does not allow."""
+
+
+class AlreadyAnswered(ProtocolError):
+    """ack, nack or reject was called for a message that was already answered."""
+
+
+class PublishError(DispatcherError):
+    """A publish was not accepted by the broker."""
+
+
+class PublishRefused(PublishError):
+    """The broker nacked the message (it could not take responsibility for it)."""
+
+
+class PublishReturned(PublishError):
+    """The broker returned the message: no queue was bound to receive it (mandatory)."""
+
+    def __init__(self, message: str, *, reply_code: int, reply_text: str) -> None:
+        super().__init__(message)
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+
+class PublishTimeout(PublishError):
+    """No confirm arrived in time (the broker may be blocking publishers)."""

@@ -1,0 +1,265 @@
+"""A consumer pool: one consumers[] entry, its channel, and its consumer_count instances.
+
+Owns the entry's channel (prefetch, consume, cancel), the local queue that pika's hub
+callback fills, and the worker greenlets that each run one instance of the user's class, one
+message at a time. Owns the failure contract: settle the message, call shutdown(exc), replace
+the instance, backing off exponentially so that a consumer failing on every message never
+spins the CPU. Knows nothing of connecting or reconnecting: the supervisor attaches it to each
+new connection and detaches it when one is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.queue
+
+from .errors import BrokerError, Fatal
+from .logs import PrefixedLog
+from .proxy import AMQPProxy
+from .publisher import Publisher
+from .spec import ConsumerEntry, ConsumerProtocol
+from .transport import Channel, Connection, Delivery
+
+# Replacing a failed instance waits BACKOFF_BASE, doubling with each failure in a row, up to
+# BACKOFF_CAP; a success resets it. Re-opening a closed channel backs off the same way.
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+
+
+def backoff(failures: int) -> float:
+    return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(failures - 1, 0)))
+
+
+def consumer_name(entry: ConsumerEntry) -> str:
+    factory = entry.consumer
+    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
+
+
+class ConsumerPool:
+    """Runs one consumer entry. Lifecycle: start, attach/detach (per connection), stop, close."""
+
+    def __init__(self, entry: ConsumerEntry, publisher: Publisher) -> None:
+        self.entry = entry
+        self.name = consumer_name(entry)
+        self.log = PrefixedLog("amqp-dispatcher.pool", f"consumer {self.name} on queue {entry.queue!r}")
+        self._publisher = publisher
+        self._inbox: gevent.queue.Queue[Delivery] = gevent.queue.Queue()
+        self._channel: Channel | None = None
+        self._consumer_tag: str | None = None
+        self._connection: Connection | None = None
+        self._accepting = False
+        self._stopping = False
+        self._workers: dict[int, gevent.Greenlet[Any, None]] = {}
+        self._instances: dict[int, ConsumerProtocol] = {}
+        self._busy: set[int] = set()
+        self._idle = gevent.event.Event()
+        self._idle.set()
+        self._recovery: gevent.Greenlet[Any, None] | None = None
+        self.on_fatal: Callable[[BrokerError], None] = lambda error: None
+        self.redeclare: Callable[[Channel], None] = lambda channel: None
+
+    def __repr__(self) -> str:
+        state = "stopping" if self._stopping else "consuming" if self._accepting else "waiting for a channel"
+        busy = f"{len(self._busy)}/{self.entry.consumer_count} busy"
+        return f"<ConsumerPool {self.name} on {self.entry.queue!r} {busy} {state}>"
+
+    # Lifecycle, driven by the supervisor and the runner.
+
+    def start(self) -> None:
+        """Create the instances (in their worker greenlets); they wait for messages."""
+        for slot in range(self.entry.consumer_count):
+            self._workers[slot] = gevent.spawn(self._work, slot)
+
+    def attach(self, connection: Connection) -> None:
+        """Open this entry's channel on a new connection and start consuming."""
+        channel = connection.channel()
+        channel.add_close_callback(lambda reason: self._channel_closed(channel, reason))
+        channel.qos(self.entry.prefetch_count)
+        self._connection, self._channel, self._accepting = connection, channel, True
+        try:
+            self._consumer_tag = channel.consume(self.entry.queue, self._deliver, on_cancel=self._cancelled_by_broker)
+        except BrokerError:
+            self._accepting = False
+            raise
+        self.log.info(
+            "consuming on channel %d with %d instances, prefetch %d",
+            channel.number,
+            self.entry.consumer_count,
+            self.entry.prefetch_count,
+        )
+
+    def detach(self) -> None:
+        """The connection is gone: the broker has requeued every unacknowledged message."""
+        self._accepting = False
+        self._channel = None
+        self._connection = None
+        dropped = self._drop_inbox()
+        if dropped:
+            self.log.info("dropped %d prefetched messages of the lost connection (the broker requeued them)", dropped)
+
+    def stop(self) -> None:
+        """Stop taking messages: cancel the consumer and return unstarted ones to the queue."""
+        self._stopping = True
+        self._accepting = False
+        if self._recovery is not None:
+            self._recovery.kill(block=False)
+        channel, tag = self._channel, self._consumer_tag
+        if channel is not None and tag is not None:
+            channel.cancel(tag)
+        returned = 0
+        while not self._inbox.empty():
+            if self._inbox.get_nowait().nack(requeue=True):
+                returned += 1
+        if returned:
+            self.log.info("returned %d prefetched messages to the queue", returned)
+
+    def wait_idle(self, timeout: float, interrupt: gevent.event.Event) -> bool:
+        """Wait until no instance is handling a message; False on timeout or interrupt."""
+        gevent.wait([self._idle, interrupt], count=1, timeout=max(timeout, 0))
+        return bool(self._idle.is_set())
+
+    def close(self) -> None:
+        """Stop the idle workers and call shutdown(None) once on each idle instance."""
+        self._stopping = True
+        busy = sorted(self._busy)
+        idle = [slot for slot in self._workers if slot not in self._busy]
+        gevent.killall([self._workers[slot] for slot in idle])
+        for slot in idle:
+            instance = self._instances.pop(slot, None)
+            if instance is not None:
+                self._call_shutdown(instance, None)
+        if busy:
+            self.log.warning("%d instances were still handling a message and were not shut down", len(busy))
+
+    # Hub callbacks: they must never block.
+
+    def _deliver(self, delivery: Delivery) -> None:
+        if self._accepting and delivery.channel is self._channel:
+            self._inbox.put_nowait(delivery)
+        else:
+            delivery.nack(requeue=True)
+
+    def _channel_closed(self, channel: Channel, reason: BrokerError) -> None:
+        if channel is not self._channel or self._stopping:
+            return
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return  # the whole connection is going; the supervisor reconnects
+        self._accepting = False
+        self._channel = None
+        self.log.error("the broker closed the channel: %s", reason)
+        self._recover(connection)
+
+    def _cancelled_by_broker(self) -> None:
+        channel, connection = self._channel, self._connection
+        if self._stopping or channel is None or connection is None:
+            return
+        self.log.warning("the broker cancelled the consumer (was the queue deleted?); consuming again")
+        self._accepting = False
+        self._channel = None
+        channel.close()
+        self._recover(connection)
+
+    def _recover(self, connection: Connection) -> None:
+        self._drop_inbox()
+        if self._recovery is None or self._recovery.dead:
+            self._recovery = gevent.spawn(self._reattach, connection)
+
+    # Greenlets.
+
+    def _reattach(self, connection: Connection) -> None:
+        failures = 0
+        while not self._stopping and connection.is_open:
+            failures += 1
+            gevent.sleep(backoff(failures))
+            try:
+                channel = connection.channel()
+                self.redeclare(channel)
+                channel.close()
+                self.attach(connection)
+                return
+            except Fatal as error:
+                self.on_fatal(error)
+                return
+            except BrokerError as error:
+                self.log.warning("cannot consume again yet (%s); retrying", error)
+
+    def _work(self, slot: int) -> None:
+        failures = 0
+        instance = self._create(slot)
+        while instance is not None and not self._stopping:
+            delivery = self._inbox.get()
+            if not delivery.channel.is_open:
+                continue  # its channel closed while it waited: the broker has requeued it
+            self._busy.add(slot)
+            self._idle.clear()
+            try:
+                error = self._handle(instance, delivery)
+            finally:
+                self._busy.discard(slot)
+                if not self._busy:
+                    self._idle.set()
+            if error is None:
+                failures = 0
+                continue
+            failures += 1
+            self._instances.pop(slot, None)
+            self._call_shutdown(instance, error)
+            delay = backoff(failures)
+            self.log.warning(
+                "replacing instance %d in %.1f s (%d failure%s in a row)", slot, delay, failures, "s" * (failures > 1)
+            )
+            gevent.sleep(delay)
+            instance = self._create(slot) if not self._stopping else None
+
+    def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
+        proxy = AMQPProxy(delivery, self._publisher, self.log)
+        try:
+            instance.consume(proxy, delivery.message)
+        except gevent.GreenletExit:
+            raise
+        except BaseException as error:  # the user's code must never take the service down
+            self.log.exception("consume raised on delivery %d", delivery.tag)
+            # The original's policy: requeue. reject (not nack) lets quorum queues count the failure.
+            if not proxy.has_responded_to_message and not delivery.reject(requeue=True):
+                self.log.warning("could not requeue delivery %d: its channel has closed", delivery.tag)
+            return error
+        if not proxy.has_responded_to_message:
+            proxy.ack()
+        return None
+
+    def _create(self, slot: int) -> ConsumerProtocol | None:
+        failures = 0
+        while not self._stopping:
+            try:
+                instance = self.entry.consumer()
+            except gevent.GreenletExit:
+                raise
+            except BaseException:  # a failing __init__ must not end the pool
+                failures += 1
+                delay = backoff(failures)
+                self.log.exception("creating instance %d failed; trying again in %.1f s", slot, delay)
+                gevent.sleep(delay)
+                continue
+            self._instances[slot] = instance
+            return instance
+        return None
+
+    def _call_shutdown(self, instance: ConsumerProtocol, error: BaseException | None) -> None:
+        try:
+            instance.shutdown(error)
+        except gevent.GreenletExit:
+            raise
+        except BaseException:  # a failing shutdown changes nothing: the instance goes anyway
+            self.log.exception("shutdown(%r) raised", error)
+
+    def _drop_inbox(self) -> int:
+        dropped = 0
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+            dropped += 1
+        return dropped

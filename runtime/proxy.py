@@ -1,0 +1,106 @@
+"""The `amqp` proxy a consumer gets with each message: ack, nack, reject and publish.
+
+Owns the answering rules of the classic contract: one answer per message, a second one raises
+AlreadyAnswered, and an answer for a message whose channel has closed is dropped (the broker
+has already put the message back) with a log line, never sent on another channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import AlreadyAnswered
+
+if TYPE_CHECKING:
+    from .logs import PrefixedLog
+    from .publisher import Publisher
+    from .transport import Delivery
+
+_PROPERTIES = frozenset(
+    {
+        "content_type",
+        "content_encoding",
+        "delivery_mode",
+        "priority",
+        "correlation_id",
+        "reply_to",
+        "expiration",
+        "message_id",
+        "timestamp",
+        "type",
+        "user_id",
+        "app_id",
+    }
+)
+
+
+class AMQPProxy:
+    """What `consume(amqp, msg)` receives as `amqp`."""
+
+    __slots__ = ("_answer", "_delivery", "_log", "_publisher")
+
+    def __init__(self, delivery: Delivery, publisher: Publisher, log: PrefixedLog) -> None:
+        self._delivery = delivery
+        self._publisher = publisher
+        self._log = log
+        self._answer: str | None = None
+
+    @property
+    def has_responded_to_message(self) -> bool:
+        return self._answer is not None
+
+    @property
+    def tag(self) -> int:
+        """The delivery tag of the message."""
+        return self._delivery.tag
+
+    def ack(self) -> None:
+        self._settle("ack", self._delivery.ack)
+
+    def nack(self, requeue: bool = True) -> None:
+        self._settle("nack", lambda: self._delivery.nack(requeue=requeue))
+
+    def reject(self, requeue: bool = True) -> None:
+        self._settle("reject", lambda: self._delivery.reject(requeue=requeue))
+
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        headers: Mapping[str, Any] | None,
+        body: bytes | str,
+        *,
+        mandatory: bool = True,
+        timeout: float = 30.0,
+        **properties: Any,
+    ) -> None:
+        """Publish and return once the broker has confirmed the message.
+
+        `body` may be bytes or text (sent as UTF-8). Properties are those of AMQP (content_type,
+        delivery_mode, correlation_id, reply_to, message_id, expiration, priority, timestamp,
+        ...); messages are persistent (delivery_mode 2) unless told otherwise. Raises
+        PublishReturned if no queue receives it, PublishRefused if the broker nacks it, and
+        PublishTimeout if no confirm comes within `timeout` seconds.
+        """
+        unknown = sorted(set(properties) - _PROPERTIES)
+        if unknown:
+            raise TypeError(f"publish() got unknown AMQP properties: {', '.join(unknown)}")
+        payload = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        merged: dict[str, Any] = {"delivery_mode": 2, **properties}
+        if headers:
+            merged["headers"] = dict(headers)
+        self._publisher.publish(exchange, routing_key, payload, merged, mandatory=mandatory, timeout=timeout)
+
+    def _settle(self, how: str, send: Any) -> None:
+        if self._answer is not None:
+            raise AlreadyAnswered(
+                f"cannot {how} delivery {self._delivery.tag}: it was already answered with {self._answer}"
+            )
+        self._answer = how  # set first, as the original did: a failed send still counts as the answer
+        if not send():
+            self._log.warning(
+                "%s of delivery %d dropped: its channel has closed, and the broker has requeued the message",
+                how,
+                self._delivery.tag,
+            )

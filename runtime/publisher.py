@@ -1,0 +1,99 @@
+"""Publishing from consumers: its own connection, opened on first use, with publisher confirms.
+
+Owns the publishing connection and a small pool of confirm-mode channels. RabbitMQ throttles
+publishing connections with connection.blocked; keeping publishers off the consuming
+connection means such a block never stalls deliveries or heartbeats there. Each channel carries
+one message at a time, so a returned (unroutable) message can never be mistaken for another.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gevent.lock
+
+from .errors import BrokerError, PublishError
+from .settings import ConnectionSettings
+from .transport import Channel, Connection, encode_properties
+
+log = logging.getLogger("amqp-dispatcher.publisher")
+
+# How long a publish may wait while the broker blocks publishers, before the connection is dropped.
+BLOCKED_TIMEOUT = 60.0
+
+
+class Publisher:
+    def __init__(self, settings: ConnectionSettings, name: str) -> None:
+        self._settings = settings
+        self._name = f"{name} (publisher)"
+        self._connection: Connection | None = None
+        self._idle: list[Channel] = []
+        self._opening = gevent.lock.Semaphore()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "connected" if self._connection and self._connection.is_open else "not connected"
+        return f"<Publisher {state}, {len(self._idle)} idle channels>"
+
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: dict[str, object],
+        *,
+        mandatory: bool,
+        timeout: float,
+    ) -> None:
+        channel = self._checkout()
+        try:
+            channel.publish(
+                exchange, routing_key, body, encode_properties(properties), mandatory=mandatory, timeout=timeout
+            )
+        except BrokerError as exc:  # the channel is gone; say what happened in the publisher's terms
+            raise PublishError(f"publishing to {exchange!r} failed: {exc}") from exc
+        except PublishError:
+            if channel.is_open:
+                self._idle.append(channel)
+            raise
+        self._idle.append(channel)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._closed = True
+        connection, self._connection = self._connection, None
+        self._idle.clear()
+        if connection is not None:
+            connection.close(timeout)
+
+    def _checkout(self) -> Channel:
+        while self._idle:
+            channel = self._idle.pop()
+            if channel.is_open:
+                return channel
+        connection = self._connect()
+        try:
+            channel = connection.channel()
+            channel.enable_confirms()
+        except BrokerError as exc:
+            raise PublishError(f"cannot open a publishing channel: {exc}") from exc
+        return channel
+
+    def _connect(self) -> Connection:
+        with self._opening:  # concurrent first publishes open one connection between them
+            if self._closed:
+                raise PublishError("the service is stopping; nothing more can be published")
+            if self._connection is not None and self._connection.is_open:
+                return self._connection
+            self._idle.clear()
+            try:
+                self._connection = Connection.open(self._settings, name=self._name, blocked_timeout=BLOCKED_TIMEOUT)
+            except BrokerError as exc:
+                raise PublishError(f"cannot open the publishing connection: {exc}") from exc
+            self._connection.add_close_callback(self._lost)
+            log.info("publishing connection open to %s", self._connection.endpoint)
+            return self._connection
+
+    def _lost(self, reason: BrokerError) -> None:
+        self._idle.clear()
+        if not self._closed:
+            log.warning("publishing connection lost (%s); the next publish reconnects", reason)

@@ -1,0 +1,149 @@
+"""The service runner: `python -m service` from start to exit status.
+
+Owns the order of a service's life: logging, connection settings, the startup handler, the
+pools and the supervisor, then waiting for a signal or a fatal error, and the shutdown order,
+which consumers rely on:
+
+1. stop reconnecting, cancel every consumer, and return prefetched but unstarted messages to
+   their queues;
+2. let in-flight handlers finish, up to shutdown_timeout (the connection stays open, so their
+   acks and heartbeats keep flowing);
+3. call shutdown(None) once on every instance;
+4. close the publishing connection, then the consuming one.
+
+Exit statuses: 0 clean stop, 1 a second signal or the drain timeout, 2 a config or startup
+error, 3 the broker refused or could not be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+
+import gevent
+import gevent.event
+
+from .errors import BrokerError, ConfigurationError
+from .logs import configure_from_file, ensure_configured, quiet_pika
+from .pool import ConsumerPool
+from .publisher import Publisher
+from .settings import ConnectionSettings, from_environment
+from .spec import Service
+from .supervisor import ConnectionSupervisor
+
+log = logging.getLogger("amqp-dispatcher")
+
+EXIT_OK, EXIT_KILLED, EXIT_CONFIG, EXIT_BROKER = 0, 1, 2, 3
+
+
+def run_service(service: Service) -> int:
+    """Run until stopped; returns the exit status."""
+    try:
+        configure_from_file(os.environ)
+        quiet_pika()
+        settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
+    except ConfigurationError as error:
+        ensure_configured()
+        log.error("%s", error)
+        return EXIT_CONFIG
+    if service.startup_handler is not None:
+        try:
+            service.startup_handler()
+        except Exception:  # the user's handler: report it with its traceback
+            ensure_configured()
+            log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
+            return EXIT_CONFIG
+    ensure_configured()
+    return ServiceRunner(service, settings).run()
+
+
+class ServiceRunner:
+    def __init__(self, service: Service, settings: ConnectionSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self.name = f"{service.name} on {socket.gethostname()} pid {os.getpid()} config {service.config_sha256[:12]}"
+        self.publisher = Publisher(settings, self.name)
+        self.pools = [ConsumerPool(entry, self.publisher) for entry in service.consumers]
+        self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name)
+        self._stop = gevent.event.Event()
+        self._forced = gevent.event.Event()
+        self._signals = 0
+
+    def run(self) -> int:
+        handlers = [
+            gevent.signal_handler(number, self._on_signal, number) for number in (signal.SIGTERM, signal.SIGINT)
+        ]
+        try:
+            return self._run()
+        finally:
+            for handler in handlers:
+                handler.cancel()
+
+    def _run(self) -> int:
+        log.info(
+            "starting %s (amqp-dispatcher %s) against %s, heartbeat %d s",
+            self.service.name,
+            _version(),
+            self.settings.describe(),
+            self.settings.heartbeat,
+        )
+        for pool in self.pools:
+            pool.start()
+        supervisor = gevent.spawn(self.supervisor.run)
+        gevent.wait([self._stop, supervisor, self.supervisor.failure], count=1)
+        if self._stop.is_set():
+            self.supervisor.stop()
+            supervisor.kill()  # it may be connecting or backing off; an open connection stays open
+            return self._drain()
+        error = self.supervisor.failure.value if self.supervisor.failure.ready() else supervisor.exception
+        log.error("stopping: %s", error if isinstance(error, BrokerError) else repr(error))
+        if not isinstance(error, BrokerError):  # pragma: no cover - a bug: show the traceback
+            log.error("unexpected failure in the connection supervisor", exc_info=error)
+        supervisor.kill()
+        self._close_everything()
+        return EXIT_BROKER
+
+    def _on_signal(self, number: int) -> None:
+        self._signals += 1
+        name = signal.Signals(number).name
+        if self._signals == 1:
+            log.info("%s received: finishing in-flight messages (up to %g s)", name, self.service.shutdown_timeout)
+            self._stop.set()
+        else:
+            log.warning("%s received again: stopping now; unfinished messages go back to their queues", name)
+            self._forced.set()
+
+    def _drain(self) -> int:
+        for pool in self.pools:
+            pool.stop()
+        deadline = time.monotonic() + self.service.shutdown_timeout
+        finished = all(pool.wait_idle(deadline - time.monotonic(), self._forced) for pool in self.pools)
+        if not finished and not self._forced.is_set():
+            busy = ", ".join(repr(pool) for pool in self.pools if not pool.wait_idle(0, self._forced))
+            log.warning(
+                "shutdown_timeout (%g s) passed with messages in flight: %s", self.service.shutdown_timeout, busy
+            )
+        self._close_everything()
+        status = EXIT_OK if finished else EXIT_KILLED
+        log.info("stopped (exit status %d)", status)
+        return status
+
+    def _close_everything(self) -> None:
+        for pool in self.pools:
+            pool.close()
+        quick = self._forced.is_set()
+        self.publisher.close(timeout=1.0 if quick else 5.0)
+        self.supervisor.close(timeout=1.0 if quick else 10.0)
+
+
+def _qualified(function: object) -> str:
+    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', repr(function))}"
+
+
+def _version() -> str:
+    from .version import VERSION
+
+    return VERSION

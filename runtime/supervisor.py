@@ -1,0 +1,120 @@
+"""The connection supervisor: the consuming connection, from first connect to last close.
+
+Owns connecting (hosts in random order; at start, retrying an unreachable broker with backoff
+for startup_timeout), declaring the topology, attaching every pool, and, when the connection
+is lost, reconnecting with exponential backoff and full jitter so that a fleet does not
+reconnect in lockstep. Lets Fatal errors out to the runner. Knows nothing of signals or of
+what the pools do with their messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Sequence
+
+import gevent
+import gevent.event
+
+from . import topology
+from .errors import BrokerError, BrokerUnreachable, DeclarationRefused, Fatal, Recoverable
+from .pool import ConsumerPool
+from .settings import ConnectionSettings
+from .spec import Service
+from .transport import Connection
+
+log = logging.getLogger("amqp-dispatcher.connection")
+
+RECONNECT_BASE = 0.5
+RECONNECT_CAP = 30.0
+
+
+def full_jitter(attempt: int) -> float:
+    """A delay drawn uniformly below an exponentially growing, capped bound."""
+    return random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
+
+
+class ConnectionSupervisor:
+    def __init__(
+        self, service: Service, settings: ConnectionSettings, pools: Sequence[ConsumerPool], name: str
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.pools = pools
+        self.name = name
+        self.ready = gevent.event.Event()
+        self.failure = gevent.event.AsyncResult()
+        self._connection: Connection | None = None
+        self._stopped = gevent.event.Event()
+        for pool in pools:
+            pool.on_fatal = self.failure.set
+            pool.redeclare = functools.partial(topology.redeclare_queue, service=service, name=pool.entry.queue)
+
+    def __repr__(self) -> str:
+        connection = self._connection
+        state = f"connected to {connection.endpoint}" if connection and connection.is_open else "not connected"
+        return f"<ConnectionSupervisor {self.settings.describe()} {state}>"
+
+    def run(self) -> None:
+        """Connect and stay connected until stopped. Raises Fatal, or BrokerUnreachable at start."""
+        deadline = time.monotonic() + self.service.startup_timeout
+        attempt = 0
+        while not self._stopped.is_set():
+            try:
+                connection = self._connect_and_set_up()
+            except Recoverable as error:
+                attempt += 1
+                if not self.ready.is_set() and time.monotonic() >= deadline:
+                    raise BrokerUnreachable(
+                        f"gave up after {self.service.startup_timeout:g} s (startup_timeout): {error}"
+                    ) from error
+                delay = full_jitter(attempt)
+                log.warning("%s; retrying in %.1f s (attempt %d)", error, delay, attempt + 1)
+                self._stopped.wait(delay)
+                continue
+            attempt = 0
+            reason = connection.wait_closed()
+            if self._stopped.is_set():
+                return
+            for pool in self.pools:
+                pool.detach()
+            log.warning("lost the connection to %s (%s); reconnecting", connection.endpoint, reason)
+            if isinstance(reason, Fatal):
+                raise reason
+
+    def stop(self) -> None:
+        """No more reconnecting; the connection stays open for the pools to finish on it."""
+        self._stopped.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close(timeout)
+
+    def _connect_and_set_up(self) -> Connection:
+        connection = Connection.open(self.settings, name=self.name)
+        self._connection = connection
+        log.info("connected to %s as %r", connection.endpoint, self.name)
+        try:
+            topology.declare(connection, self.service)
+            self._attach_pools(connection)
+        except BrokerError:
+            connection.close(timeout=5.0)
+            raise
+        if not self.ready.is_set():
+            instances = sum(pool.entry.consumer_count for pool in self.pools)
+            log.info("ready: %d consumer entries with %d instances", len(self.pools), instances)
+            self.ready.set()
+        else:
+            log.info("consuming again on %s", connection.endpoint)
+        return connection
+
+    def _attach_pools(self, connection: Connection) -> None:
+        try:
+            for pool in self.pools:
+                pool.attach(connection)
+        except DeclarationRefused as refusal:  # consuming from a queue that does not exist
+            raise topology.explained(refusal) from refusal

@@ -1,0 +1,197 @@
+"""The integration-test harness: the real broker, one vhost per test, the service as a subprocess.
+
+Tests publish and inspect with plain pika (BlockingConnection), run `python -m service` as a
+child process with its connection settings in the environment, signal it like an operator,
+and read what the consumers did from an events file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pika
+
+from amqp_dispatcher.compiler import cli
+
+HOST, PORT = "127.0.0.1", 5672
+WORKERS = Path(__file__).parent / "workers.py"
+
+
+def rabbitmqctl(*args: str, timeout: float = 60) -> str:
+    result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr or result.stdout}")
+    return result.stdout
+
+
+def create_vhost() -> str:
+    name = f"amqpd-test-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return name
+
+
+def url(vhost: str, *, user: str = "guest", password: str = "guest", hosts: str = f"{HOST}:{PORT}") -> str:
+    return f"amqp://{user}:{password}@{hosts}/{quote(vhost, safe='')}"
+
+
+@contextmanager
+def channel(vhost: str) -> Iterator[Any]:
+    parameters = pika.ConnectionParameters(
+        HOST, PORT, virtual_host=vhost, credentials=pika.PlainCredentials("guest", "guest")
+    )
+    connection = pika.BlockingConnection(parameters)
+    try:
+        yield connection.channel()
+    finally:
+        connection.close()
+
+
+def publish(
+    vhost: str,
+    routing_key: str,
+    bodies: list[bytes | str],
+    *,
+    exchange: str = "",
+    headers: dict[str, Any] | None = None,
+    persistent: bool = True,
+) -> None:
+    with channel(vhost) as ch:
+        ch.confirm_delivery()
+        properties = pika.BasicProperties(headers=headers, delivery_mode=2 if persistent else 1)
+        for body in bodies:
+            ch.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+
+
+def queue_depth(vhost: str, queue: str) -> int:
+    """Ready messages in the queue (unacknowledged ones are not counted)."""
+    with channel(vhost) as ch:
+        return int(ch.queue_declare(queue, passive=True).method.message_count)
+
+
+def drain(vhost: str, queue: str) -> list[tuple[Any, Any, bytes]]:
+    """Every ready message of the queue, acknowledged."""
+    messages = []
+    with channel(vhost) as ch:
+        while True:
+            method, properties, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return messages
+            messages.append((method, properties, body))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+class Project:
+    """A user's project: workers.py, config.yml, and the package built from it."""
+
+    def __init__(self, root: Path, config: str) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copy(WORKERS, root / "workers.py")
+        (root / "config.yml").write_text(config, encoding="utf-8")
+        self.events_file = root / "events.jsonl"
+        self.events_file.touch()
+
+    def build(self) -> Project:
+        out, err = io.StringIO(), io.StringIO()
+        old = os.getcwd()
+        os.chdir(self.root)
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                status = cli.run(["config.yml", "-o", "service"])
+        finally:
+            os.chdir(old)
+        assert status == 0, err.getvalue()
+        return self
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        lines = self.events_file.read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [event for event in events if kind is None or event["event"] == kind]
+
+    def service(self, vhost: str | None = None, **environment: str) -> Service:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("RABBITMQ_")}
+        env.update(EVENTS_FILE=str(self.events_file), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        if vhost is not None:
+            env["RABBITMQ_URL"] = url(vhost)
+        env.update(environment)
+        return Service(self.root, env)
+
+
+class Service:
+    """`python -m service` in a child process, with its output in a log file."""
+
+    def __init__(self, root: Path, env: dict[str, str], command: list[str] | None = None) -> None:
+        self.root = root
+        self.log_file = root / f"service-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_file, "w", encoding="utf-8")  # noqa: SIM115 - closed in wait()
+        self.process = subprocess.Popen(
+            command or [sys.executable, "-m", "service"], cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        def found() -> re.Match[str] | None:
+            if self.process.poll() is not None and not re.search(pattern, self.log):
+                raise AssertionError(
+                    f"the service exited with {self.process.returncode} before {pattern!r}:\n{self.log}"
+                )
+            return re.search(pattern, self.log)
+
+        return wait_until(found, timeout, message=f"{pattern!r} in the service log")  # type: ignore[no-any-return]
+
+    def wait_ready(self, timeout: float = 30.0) -> Service:
+        self.wait_for_log(r"ready: \d+ consumer entries", timeout)
+        return self
+
+    def signal(self, number: int = signal.SIGTERM) -> None:
+        self.process.send_signal(number)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the process so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")

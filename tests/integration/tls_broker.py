@@ -1,0 +1,556 @@
+"""A private, throw-away RabbitMQ node with a TLS listener, for ``amqps://`` integration tests.
+
+This module owns everything about that node: the test PKI it generates with ``openssl`` (a CA, a
+server certificate signed by it for ``localhost``/``127.0.0.1``, and a second, unrelated CA), the
+node's configuration and data files, its start-up and its shutdown. All of it lives in the
+``workdir`` given to :func:`start_tls_broker`; nothing is shared with the system broker
+(``rabbit@localhost`` on 127.0.0.1:5672) except the machine's ``epmd``. That broker is never
+stopped, reconfigured or written to, and on exit the helper checks that it still answers.
+
+Isolation notes (RabbitMQ 3.10 as packaged by Debian):
+
+* ``/usr/sbin/rabbitmq-server`` and ``/usr/sbin/rabbitmqctl`` are a wrapper that, when run as
+  root, re-executes the command as the ``rabbitmq`` user with ``su`` (new ``HOME``, working
+  directory ``/var/lib/rabbitmq``). That user cannot read a pytest ``tmp_path`` and would share
+  the system node's cookie and home, so the helper calls the unwrapped scripts in
+  ``/usr/lib/rabbitmq/bin`` as the current user instead.
+* ``HOME`` points into ``workdir``, with an Erlang cookie written by the helper, so the node and
+  the ``rabbitmqctl`` calls that manage it use a private cookie and never create or read
+  ``~/.erlang.cookie`` of the current user or the system node's cookie.
+* Every path RabbitMQ would otherwise take from ``/etc/rabbitmq`` or ``/var/{lib,log}/rabbitmq``
+  (``rabbitmq-env.conf``, ``conf.d``, ``advanced.config``, ``enabled_plugins``, the Mnesia and
+  log directories, the pid file) is redirected into ``workdir``, and inherited ``RABBITMQ_*`` and
+  ``ERL_*`` variables are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "SystemBrokerDisturbedError",
+    "TlsBroker",
+    "TlsBrokerStartError",
+    "start_tls_broker",
+]
+
+# The unwrapped scripts; see the module docstring for why not /usr/sbin.
+RABBITMQ_BIN = Path(os.environ.get("AMQPD_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
+
+SYSTEM_BROKER = ("127.0.0.1", 5672)
+HOST = "localhost"
+
+CERT_DAYS = 3
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+LOG_TAIL_LINES = 60
+VM_APPEAR_GRACE = 10.0
+EPMD_PORT = 4369  # inherited ERL_EPMD_PORT is dropped from the node's environment
+
+# Set in the node's environment so a node this helper started can be recognised (and only such a
+# node) even if its pid file was never written.
+_TOKEN_VAR = "AMQPD_TLS_BROKER_TOKEN"
+
+
+@dataclass(frozen=True)
+class TlsBroker:
+    """Where the private node listens, and the CA files a client needs to verify it."""
+
+    host: str
+    tls_port: int
+    plain_port: int
+    ca_file: Path
+    other_ca_file: Path
+    node_name: str
+
+    @property
+    def amqps_url(self) -> str:
+        """The guest URL of the TLS listener (no TLS query options; the caller adds its own)."""
+        return f"amqps://guest:guest@{self.host}:{self.tls_port}/%2F"
+
+
+class TlsBrokerStartError(RuntimeError):
+    """The private node did not come up; the message ends with the tail of its log."""
+
+
+class SystemBrokerDisturbedError(RuntimeError):
+    """The system broker on 127.0.0.1:5672 answered before the private node started, but not after."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The files and directories of one private node, all under ``workdir``."""
+
+    workdir: Path
+
+    @property
+    def certs(self) -> Path:
+        return self.workdir / "certs"
+
+    @property
+    def home(self) -> Path:
+        return self.workdir / "home"
+
+    @property
+    def mnesia_base(self) -> Path:
+        return self.workdir / "mnesia"
+
+    @property
+    def log_base(self) -> Path:
+        return self.workdir / "log"
+
+    @property
+    def conf_d(self) -> Path:
+        return self.workdir / "conf.d"
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "rabbitmq.conf"
+
+    @property
+    def env_file(self) -> Path:
+        return self.workdir / "rabbitmq-env.conf"
+
+    @property
+    def advanced_config_file(self) -> Path:
+        return self.workdir / "advanced.config"
+
+    @property
+    def enabled_plugins_file(self) -> Path:
+        return self.workdir / "enabled_plugins"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.workdir / "rabbitmq.pid"
+
+    def log_file(self, node_name: str) -> Path:
+        return self.log_base / f"{node_name}.log"
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificates
+
+
+_CA_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = v3_ca
+
+[dn]
+CN = {cn}
+
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+_SERVER_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+
+[dn]
+CN = localhost
+"""
+
+_SERVER_EXTENSIONS = """\
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+subjectAltName = DNS:localhost, IP:127.0.0.1
+"""
+
+
+def _openssl(*args: str | Path) -> None:
+    command = ["openssl", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise TlsBrokerStartError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+
+
+def _make_ca(certs: Path, name: str, cn: str) -> tuple[Path, Path]:
+    """A self-signed CA ``<name>.pem`` with its key ``<name>.key``."""
+    config = certs / f"{name}.cnf"
+    config.write_text(_CA_CONFIG.format(cn=cn))
+    key, cert = certs / f"{name}.key", certs / f"{name}.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(CERT_DAYS),
+             "-config", config, "-keyout", key, "-out", cert)  # fmt: skip
+    return key, cert
+
+
+def _make_certificates(certs: Path) -> tuple[Path, Path, Path, Path]:
+    """Return ``(ca_file, other_ca_file, server_cert, server_key)``."""
+    certs.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = _make_ca(certs, "ca", "amqp-dispatcher test CA")
+    _, other_ca_cert = _make_ca(certs, "other-ca", "amqp-dispatcher unrelated test CA")
+
+    server_key, server_csr, server_cert = certs / "server.key", certs / "server.csr", certs / "server.pem"
+    server_config, extfile = certs / "server.cnf", certs / "server.ext"
+    server_config.write_text(_SERVER_CONFIG)
+    extfile.write_text(_SERVER_EXTENSIONS)
+    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256",
+             "-config", server_config, "-keyout", server_key, "-out", server_csr)  # fmt: skip
+    _openssl("x509", "-req", "-in", server_csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+             "-sha256", "-days", str(CERT_DAYS), "-extfile", extfile, "-out", server_cert)  # fmt: skip
+    # The node may run as another user than the files' owner only if we loosen this; we don't.
+    for key in (ca_key, server_key):
+        key.chmod(0o600)
+    return ca_cert, other_ca_cert, server_cert, server_key
+
+
+# ---------------------------------------------------------------------------------------------
+# Ports and probes
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct ports that were free on 127.0.0.1 a moment ago (all held open while choosing)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def _accepts_tcp(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _answers_amqp(host: str, port: int, timeout: float = 3.0) -> bool:
+    """Whether an AMQP 0-9-1 broker there answers the protocol header with a method frame."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"AMQP\x00\x00\x09\x01")
+            frame = sock.recv(7)
+    except OSError:
+        return False
+    return len(frame) == 7 and frame[0] == 1  # frame type 1 = method (connection.start)
+
+
+# ---------------------------------------------------------------------------------------------
+# Node configuration and environment
+
+
+def _check_conf_path(path: Path) -> str:
+    text = str(path)
+    if any(c.isspace() for c in text) or "#" in text:
+        raise ValueError(f"rabbitmq.conf cannot hold this path unquoted: {text!r}")
+    return text
+
+
+def _write_node_files(layout: _Layout, *, plain_port: int, tls_port: int, ca_file: Path, cert: Path, key: Path) -> None:
+    for directory in (layout.home, layout.mnesia_base, layout.log_base, layout.conf_d):
+        directory.mkdir(parents=True, exist_ok=True)
+    layout.config_file.write_text(
+        "\n".join(
+            [
+                f"listeners.tcp.default = {plain_port}",
+                f"listeners.ssl.default = {tls_port}",
+                f"ssl_options.cacertfile = {_check_conf_path(ca_file)}",
+                f"ssl_options.certfile = {_check_conf_path(cert)}",
+                f"ssl_options.keyfile = {_check_conf_path(key)}",
+                "ssl_options.verify = verify_none",
+                "ssl_options.fail_if_no_peer_cert = false",
+                # A nearly full /tmp must not raise the disk alarm and block the tests' publishers.
+                "disk_free_limit.absolute = 1MB",
+                "log.console = false",
+                "log.file.level = info",
+                "",
+            ]
+        )
+    )
+    layout.enabled_plugins_file.write_text("[].\n")
+    layout.env_file.write_text("# Intentionally empty: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n")
+    cookie = layout.home / ".erlang.cookie"
+    cookie.write_text(secrets.token_hex(20).upper())
+    cookie.chmod(0o400)  # Erlang refuses a cookie file that others can read.
+
+
+def _node_env(layout: _Layout, *, node_name: str, plain_port: int, dist_port: int, token: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("RABBITMQ_", "ERL_")) and name != _TOKEN_VAR
+    }
+    env.update(
+        {
+            "HOME": str(layout.home),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            _TOKEN_VAR: token,
+            "RABBITMQ_NODENAME": node_name,
+            "RABBITMQ_NODE_PORT": str(plain_port),
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            # 3.10 accepts the path with or without ".conf"; the full name is unambiguous.
+            "RABBITMQ_CONFIG_FILE": str(layout.config_file),
+            "RABBITMQ_CONFIG_FILES": str(layout.conf_d),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(layout.advanced_config_file),
+            "RABBITMQ_CONF_ENV_FILE": str(layout.env_file),
+            "RABBITMQ_MNESIA_BASE": str(layout.mnesia_base),
+            "RABBITMQ_LOG_BASE": str(layout.log_base),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(layout.enabled_plugins_file),
+            "RABBITMQ_PID_FILE": str(layout.pid_file),
+            # The system node's env file does the same; keep Erlang distribution on loopback.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+    )
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# Process control
+
+
+def _ctl(env: dict[str, str], node_name: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own exited child) still "exists"; it is not a running node.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _pids_with_token(token: str) -> list[int]:
+    """Erlang VMs whose environment carries ``token``: exactly the node(s) this helper started."""
+    marker = f"{_TOKEN_VAR}={token}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not os.readlink(entry / "exe").endswith("beam.smp"):
+                continue
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _kill(pids: list[int], timeout: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        if not any(_alive(pid) for pid in pids):
+            return
+
+
+def _log_tail(layout: _Layout, node_name: str) -> str:
+    log_file = layout.log_file(node_name)
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        found = sorted(str(p.relative_to(layout.workdir)) for p in layout.log_base.rglob("*"))
+        return f"(no log file {log_file}; {layout.log_base} holds {found or 'nothing'})"
+    return f"last {min(len(lines), LOG_TAIL_LINES)} lines of {log_file}:\n" + "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _start_error(layout: _Layout, node_name: str, what: str) -> TlsBrokerStartError:
+    return TlsBrokerStartError(
+        f"private RabbitMQ node {node_name} did not start: {what}\n{_log_tail(layout, node_name)}"
+    )
+
+
+def _epmd_names() -> set[str]:
+    """The short names registered with the local epmd (its NAMES_REQ), or none if it is not up."""
+    try:
+        with socket.create_connection(("127.0.0.1", EPMD_PORT), timeout=2.0) as sock:
+            sock.sendall(b"\x00\x01n")
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+    except OSError:
+        return set()
+    # A 4-byte epmd port, then lines "name <name> at port <port>".
+    lines = b"".join(chunks)[4:].decode(errors="replace").splitlines()
+    return {line.split()[1] for line in lines if line.startswith("name ")}
+
+
+class _VmWatch:
+    """Tells whether the node's Erlang VM, once launched, has gone away."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self._launched = time.monotonic()
+        self._seen = False
+
+    def gone(self) -> bool:
+        if _pids_with_token(self._token):
+            self._seen = True
+            return False
+        # `erl -detached` forks the VM; allow it a moment to show up before calling it gone.
+        return self._seen or time.monotonic() - self._launched > VM_APPEAR_GRACE
+
+
+def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: int, token: str) -> None:
+    """Start the node detached and wait until it runs and its TLS port accepts connections."""
+    deadline = time.monotonic() + START_TIMEOUT
+
+    def check(what_if_late: str) -> None:
+        if vm.gone():
+            raise _start_error(layout, node_name, "its Erlang VM exited during boot")
+        if time.monotonic() > deadline:
+            raise _start_error(layout, node_name, f"{what_if_late} after {START_TIMEOUT:.0f}s")
+
+    launched = subprocess.run(
+        [str(RABBITMQ_BIN / "rabbitmq-server"), "-detached"],
+        env=env,
+        cwd=layout.workdir,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    if launched.returncode != 0:
+        raise _start_error(
+            layout, node_name, f"rabbitmq-server -detached exited {launched.returncode}: {launched.stderr.strip()}"
+        )
+    vm = _VmWatch(token)
+
+    # `rabbitmqctl await_startup` fails at once (exit 69) while the node is not yet registered
+    # with epmd, so first wait for that; then it blocks until the rabbit application has booted.
+    short_name = node_name.split("@", 1)[0]
+    while short_name not in _epmd_names():
+        check("not registered with epmd")
+        time.sleep(0.1)
+
+    remaining = max(1, int(deadline - time.monotonic()))
+    waiter = subprocess.Popen(
+        [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, "await_startup", "--timeout", str(remaining)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        while waiter.poll() is None:
+            check("rabbit application not running")
+            time.sleep(0.2)
+        output = waiter.communicate()[0]
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.communicate()
+    if waiter.returncode != 0:
+        raise _start_error(layout, node_name, f"rabbitmqctl await_startup exited {waiter.returncode}: {output.strip()}")
+
+    while not _accepts_tcp("127.0.0.1", tls_port):
+        check(f"TLS port {tls_port} not accepting connections")
+        time.sleep(0.1)
+
+
+def _stop_node(layout: _Layout, env: dict[str, str], node_name: str, token: str) -> None:
+    """Stop the node, politely first; afterwards no VM this helper started is left running."""
+    pid = _read_pid(layout.pid_file)
+    stop_args = ["stop", "--idempotent"]
+    if layout.pid_file.exists():
+        stop_args.append(str(layout.pid_file))  # makes `stop` wait until the OS process is gone
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _ctl(env, node_name, *stop_args, timeout=STOP_TIMEOUT)
+    leftovers = sorted({*_pids_with_token(token), *([pid] if pid is not None and _alive(pid) else [])})
+    if leftovers:
+        _kill(leftovers)
+    still_alive = [p for p in leftovers if _alive(p)]
+    if still_alive:
+        raise RuntimeError(f"private RabbitMQ node {node_name} survived SIGKILL: pids {still_alive}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+@contextlib.contextmanager
+def start_tls_broker(workdir: Path) -> Iterator[TlsBroker]:
+    """Run a private RabbitMQ node with a TLS listener for the duration of the ``with`` block.
+
+    ``workdir`` (created if missing) receives the certificates, configuration, data and logs. The
+    node accepts guest/guest from localhost on both ``plain_port`` and ``tls_port``; the server
+    certificate is valid for ``localhost`` and ``127.0.0.1`` and signed by ``ca_file``. Raises
+    :class:`TlsBrokerStartError` (with the node's log tail) if the node does not come up. On exit
+    the node is stopped, killed if need be, and the system broker on 127.0.0.1:5672 is checked:
+    if it answered before and not after, :class:`SystemBrokerDisturbedError` is raised.
+    """
+    for tool in ("rabbitmq-server", "rabbitmqctl"):
+        if not (RABBITMQ_BIN / tool).exists():
+            raise TlsBrokerStartError(f"{RABBITMQ_BIN / tool} not found (set AMQPD_RABBITMQ_BIN)")
+    if shutil.which("openssl") is None:
+        raise TlsBrokerStartError("openssl not found on PATH")
+
+    layout = _Layout(Path(workdir).resolve())
+    layout.workdir.mkdir(parents=True, exist_ok=True)
+    system_broker_was_up = _answers_amqp(*SYSTEM_BROKER)
+
+    ca_file, other_ca_file, server_cert, server_key = _make_certificates(layout.certs)
+    plain_port, tls_port, dist_port = _free_ports(3)
+    node_name = f"amqpd-tls-{os.getpid()}-{secrets.token_hex(3)}@{HOST}"
+    token = secrets.token_hex(16)
+    _write_node_files(
+        layout, plain_port=plain_port, tls_port=tls_port, ca_file=ca_file, cert=server_cert, key=server_key
+    )
+    env = _node_env(layout, node_name=node_name, plain_port=plain_port, dist_port=dist_port, token=token)
+
+    try:
+        _start_node(layout, env, node_name, tls_port, token)
+        yield TlsBroker(
+            host=HOST,
+            tls_port=tls_port,
+            plain_port=plain_port,
+            ca_file=ca_file,
+            other_ca_file=other_ca_file,
+            node_name=node_name,
+        )
+    finally:
+        _stop_node(layout, env, node_name, token)
+        if system_broker_was_up and not _answers_amqp(*SYSTEM_BROKER):
+            raise SystemBrokerDisturbedError(
+                f"the system broker on {SYSTEM_BROKER[0]}:{SYSTEM_BROKER[1]} stopped answering "
+                f"while private node {node_name} ran"
+            )

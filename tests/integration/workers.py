@@ -1,0 +1,134 @@
+"""Consumers for the integration tests. Copied into each test project; they report to EVENTS_FILE.
+
+Each event is one JSON line: {"event": ..., "instance": id, "pid": ..., "body": ..., ...}. The
+`Recorder` consumer does what each message's headers ask: sleep (seconds, with gevent), fail,
+answer (ack / nack / nack-no-requeue / reject / reject-requeue / double-ack / none), publish.
+"""
+
+import itertools
+import json
+import os
+
+import gevent
+
+_ids = itertools.count(1)
+
+
+def emit(event, **fields):
+    line = json.dumps({"event": event, "pid": os.getpid(), **fields}, default=repr) + "\n"
+    with open(os.environ["EVENTS_FILE"], "a", encoding="utf-8") as events:
+        events.write(line)
+
+
+def describe(msg):
+    try:
+        body = msg.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = None
+    return {
+        "body": body,
+        "body_hex": msg.body.hex(),
+        "body_type": type(msg.body).__name__,
+        "headers": msg.headers,
+        "properties": sorted(msg.properties),
+        "delivery_info": msg.delivery_info,
+    }
+
+
+class Recorder:
+    def __init__(self):
+        self.id = next(_ids)
+        emit("init", instance=self.id)
+
+    def consume(self, amqp, msg):
+        headers = msg.headers
+        emit("start", instance=self.id, **describe(msg))
+        if headers.get("sleep"):
+            gevent.sleep(float(headers["sleep"]))
+        if headers.get("publish"):
+            target = headers["publish"]
+            amqp.publish(
+                target["exchange"],
+                target["routing_key"],
+                target.get("headers"),
+                target["body"],
+                **target.get("properties", {}),
+            )
+        if headers.get("fail"):
+            emit("raise", instance=self.id, body=msg.body.decode("utf-8", "replace"))
+            raise RuntimeError(f"asked to fail: {msg.body!r}")
+        answer = headers.get("answer", "none")
+        if answer == "ack":
+            amqp.ack()
+        elif answer == "nack":
+            amqp.nack()
+        elif answer == "nack-no-requeue":
+            amqp.nack(requeue=False)
+        elif answer == "reject":
+            amqp.reject(requeue=False)
+        elif answer == "reject-requeue":
+            amqp.reject(requeue=True)
+        elif answer == "double-ack":
+            amqp.ack()
+            try:
+                amqp.ack()
+            except Exception as error:
+                emit("second-answer", instance=self.id, error=type(error).__name__, message=str(error))
+        emit("end", instance=self.id, body=msg.body.decode("utf-8", "replace"))
+
+    def shutdown(self, exception=None):
+        emit("shutdown", instance=self.id, exception=repr(exception) if exception is not None else None)
+
+
+class AlwaysFails:
+    def __init__(self):
+        self.id = next(_ids)
+        emit("init", instance=self.id)
+
+    def consume(self, amqp, msg):
+        emit(
+            "start",
+            instance=self.id,
+            body=msg.body.decode("utf-8", "replace"),
+            redelivered=msg.delivery_info["redelivered"],
+        )
+        raise ValueError("poison")
+
+    def shutdown(self, exception=None):
+        emit("shutdown", instance=self.id, exception=repr(exception))
+
+
+class ShutdownRaises(AlwaysFails):
+    def shutdown(self, exception=None):
+        emit("shutdown", instance=self.id, exception=repr(exception))
+        raise RuntimeError("shutdown failed too")
+
+
+class Publisher:
+    """Publishes whatever the message's JSON body describes, and reports how it went."""
+
+    def consume(self, amqp, msg):
+        order = json.loads(msg.body)
+        try:
+            amqp.publish(
+                order["exchange"],
+                order["routing_key"],
+                order.get("headers"),
+                order["body"],
+                **order.get("properties", {}),
+            )
+        except Exception as error:
+            emit("publish-failed", error=type(error).__name__, message=str(error))
+        else:
+            emit("published", body=order["body"])
+
+    def shutdown(self, exception=None):
+        pass
+
+
+def startup():
+    emit("startup")
+
+
+def failing_startup():
+    raise RuntimeError("cannot start: the database is down")
