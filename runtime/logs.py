@@ -41,14 +41,15 @@ def configure_from_file(environ: Mapping[str, str]) -> None:
 
 
 def quiet_pika() -> None:
-    """pika narrates every connection and channel at INFO; our own lines say what matters.
+    """Silence pika, whose every failure our own log lines already report with more context.
 
-    Only where nothing set pika's level already, so a logging file or the startup handler can
-    turn it back up.
+    pika narrates connections and channels at INFO and repeats each broker refusal as a warning
+    or error; one clear line per event is ours to write. Only where nothing set pika's level
+    already, so that a logging file or the startup handler can turn it back on.
     """
     pika = logging.getLogger("pika")
     if pika.level == logging.NOTSET:
-        pika.setLevel(logging.WARNING)
+        pika.setLevel(logging.CRITICAL)
 
 
 def ensure_configured() -> None:

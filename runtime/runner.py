@@ -26,7 +26,7 @@ import time
 import gevent
 import gevent.event
 
-from .errors import BrokerError, ConfigurationError
+from .errors import ConfigurationError
 from .logs import configure_from_file, ensure_configured, quiet_pika
 from .pool import ConsumerPool
 from .publisher import Publisher
@@ -93,16 +93,15 @@ class ServiceRunner:
         for pool in self.pools:
             pool.start()
         supervisor = gevent.spawn(self.supervisor.run)
-        gevent.wait([self._stop, supervisor, self.supervisor.failure], count=1)
+        gevent.wait([self._stop, self.supervisor.failure, supervisor], count=1)
+        self.supervisor.stop()
+        supervisor.kill()  # it may be connecting or backing off; an open connection stays open
         if self._stop.is_set():
-            self.supervisor.stop()
-            supervisor.kill()  # it may be connecting or backing off; an open connection stays open
             return self._drain()
-        error = self.supervisor.failure.value if self.supervisor.failure.ready() else supervisor.exception
-        log.error("stopping: %s", error if isinstance(error, BrokerError) else repr(error))
-        if not isinstance(error, BrokerError):  # pragma: no cover - a bug: show the traceback
-            log.error("unexpected failure in the connection supervisor", exc_info=error)
-        supervisor.kill()
+        if self.supervisor.failure.ready():
+            log.error("stopping: %s", self.supervisor.failure.value)
+        else:  # pragma: no cover - a bug in the supervisor; gevent has printed its traceback
+            log.error("stopping: the connection supervisor ended unexpectedly: %r", supervisor.exception)
         self._close_everything()
         return EXIT_BROKER
 

@@ -58,7 +58,14 @@ class ConnectionSupervisor:
         return f"<ConnectionSupervisor {self.settings.describe()} {state}>"
 
     def run(self) -> None:
-        """Connect and stay connected until stopped. Raises Fatal, or BrokerUnreachable at start."""
+        """Connect and stay connected until stopped; a Fatal error, or giving up at start, ends
+        it with the error in `failure`."""
+        try:
+            self._run()
+        except BrokerError as error:
+            self.failure.set(error)
+
+    def _run(self) -> None:
         deadline = time.monotonic() + self.service.startup_timeout
         attempt = 0
         while not self._stopped.is_set():

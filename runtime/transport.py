@@ -324,7 +324,9 @@ def translate(exc: BaseException, what: str = "") -> BrokerError:
     """Our error for a pika error: Fatal for refusals, Recoverable for lost connections."""
     prefix = f"{what}: " if what else ""
     if isinstance(exc, BrokerError):
-        return exc
+        if not what:
+            return exc
+        return type(exc)(f"{prefix}{exc}", reply_code=exc.reply_code, reply_text=exc.reply_text)
     if isinstance(exc, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
         code, text = exc.reply_code, exc.reply_text
         message = f"{prefix}{code} {text}"

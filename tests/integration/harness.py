@@ -83,6 +83,11 @@ def queue_depth(vhost: str, queue: str) -> int:
         return int(ch.queue_declare(queue, passive=True).method.message_count)
 
 
+def purge(vhost: str, queue: str) -> None:
+    with channel(vhost) as ch:
+        ch.queue_purge(queue)
+
+
 def drain(vhost: str, queue: str) -> list[tuple[Any, Any, bytes]]:
     """Every ready message of the queue, acknowledged."""
     messages = []

@@ -10,17 +10,22 @@ stopped, reconfigured or written to, and on exit the helper checks that it still
 Isolation notes (RabbitMQ 3.10 as packaged by Debian):
 
 * ``/usr/sbin/rabbitmq-server`` and ``/usr/sbin/rabbitmqctl`` are a wrapper that, when run as
-  root, re-executes the command as the ``rabbitmq`` user with ``su`` (new ``HOME``, working
-  directory ``/var/lib/rabbitmq``). That user cannot read a pytest ``tmp_path`` and would share
-  the system node's cookie and home, so the helper calls the unwrapped scripts in
-  ``/usr/lib/rabbitmq/bin`` as the current user instead.
-* ``HOME`` points into ``workdir``, with an Erlang cookie written by the helper, so the node and
-  the ``rabbitmqctl`` calls that manage it use a private cookie and never create or read
-  ``~/.erlang.cookie`` of the current user or the system node's cookie.
+  root, re-runs the command as the ``rabbitmq`` user through ``su`` (``HOME`` and working
+  directory ``/var/lib/rabbitmq``, so the system node's cookie). That user cannot read a pytest
+  ``tmp_path``, so the helper calls the unwrapped scripts in ``/usr/lib/rabbitmq/bin`` as the
+  current user instead.
+* ``HOME`` points into ``workdir``, with an Erlang cookie written by the helper: the node and the
+  ``rabbitmqctl`` calls that manage it share a private cookie, and neither reads nor creates any
+  other ``.erlang.cookie``.
 * Every path RabbitMQ would otherwise take from ``/etc/rabbitmq`` or ``/var/{lib,log}/rabbitmq``
-  (``rabbitmq-env.conf``, ``conf.d``, ``advanced.config``, ``enabled_plugins``, the Mnesia and
-  log directories, the pid file) is redirected into ``workdir``, and inherited ``RABBITMQ_*`` and
+  (``rabbitmq.conf``, ``rabbitmq-env.conf``, ``conf.d``, ``advanced.config``, ``enabled_plugins``,
+  Mnesia, logs, pid file) is redirected into ``workdir``, and inherited ``RABBITMQ_*`` and
   ``ERL_*`` variables are dropped.
+* ``rabbitmq-server -detached`` sends the VM's stdout to ``/dev/null``, and a broken
+  ``rabbitmq.conf`` kills the node before its log file exists; so the VM also gets a kernel logger
+  handler writing ``log/boot.log``, which the start-up error quotes in that case.
+* ``workdir/node-env.sh`` holds the node's environment, to inspect it by hand:
+  ``(. workdir/node-env.sh && /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODENAME" status)``.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,18 +54,18 @@ __all__ = [
 # The unwrapped scripts; see the module docstring for why not /usr/sbin.
 RABBITMQ_BIN = Path(os.environ.get("AMQPD_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 
-SYSTEM_BROKER = ("127.0.0.1", 5672)
 HOST = "localhost"
+SYSTEM_BROKER = ("127.0.0.1", 5672)
+EPMD_PORT = 4369  # an inherited ERL_EPMD_PORT is dropped from the node's environment
 
 CERT_DAYS = 3
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-LOG_TAIL_LINES = 60
 VM_APPEAR_GRACE = 10.0
-EPMD_PORT = 4369  # inherited ERL_EPMD_PORT is dropped from the node's environment
+LOG_TAIL_LINES = 60
 
-# Set in the node's environment so a node this helper started can be recognised (and only such a
-# node) even if its pid file was never written.
+# Set in the node's environment, so that the VMs this helper started (and only those) can be
+# found and killed even if the pid file was never written.
 _TOKEN_VAR = "AMQPD_TLS_BROKER_TOKEN"
 
 
@@ -75,7 +82,7 @@ class TlsBroker:
 
     @property
     def amqps_url(self) -> str:
-        """The guest URL of the TLS listener (no TLS query options; the caller adds its own)."""
+        """The guest URL of the TLS listener, without TLS query options."""
         return f"amqps://guest:guest@{self.host}:{self.tls_port}/%2F"
 
 
@@ -84,7 +91,7 @@ class TlsBrokerStartError(RuntimeError):
 
 
 class SystemBrokerDisturbedError(RuntimeError):
-    """The system broker on 127.0.0.1:5672 answered before the private node started, but not after."""
+    """The system broker on 127.0.0.1:5672 answered before the private node ran, but not after."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,10 @@ class _Layout:
         return self.workdir / "log"
 
     @property
+    def boot_log(self) -> Path:
+        return self.log_base / "boot.log"
+
+    @property
     def conf_d(self) -> Path:
         return self.workdir / "conf.d"
 
@@ -118,12 +129,12 @@ class _Layout:
         return self.workdir / "rabbitmq.conf"
 
     @property
-    def env_file(self) -> Path:
+    def env_conf_file(self) -> Path:
         return self.workdir / "rabbitmq-env.conf"
 
     @property
     def advanced_config_file(self) -> Path:
-        return self.workdir / "advanced.config"
+        return self.workdir / "advanced.config"  # never created; overrides /etc/rabbitmq's
 
     @property
     def enabled_plugins_file(self) -> Path:
@@ -133,7 +144,15 @@ class _Layout:
     def pid_file(self) -> Path:
         return self.workdir / "rabbitmq.pid"
 
-    def log_file(self, node_name: str) -> Path:
+    @property
+    def env_script(self) -> Path:
+        return self.workdir / "node-env.sh"
+
+    @property
+    def crash_dump(self) -> Path:
+        return self.workdir / "erl_crash.dump"  # the VM's working directory is workdir
+
+    def main_log(self, node_name: str) -> Path:
         return self.log_base / f"{node_name}.log"
 
 
@@ -180,13 +199,13 @@ def _openssl(*args: str | Path) -> None:
     command = ["openssl", *map(str, args)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise TlsBrokerStartError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+        raise TlsBrokerStartError(f"{shlex.join(command)} failed ({result.returncode}):\n{result.stderr}")
 
 
-def _make_ca(certs: Path, name: str, cn: str) -> tuple[Path, Path]:
-    """A self-signed CA ``<name>.pem`` with its key ``<name>.key``."""
+def _make_ca(certs: Path, name: str, common_name: str) -> tuple[Path, Path]:
+    """A self-signed CA: ``(<name>.key, <name>.pem)``."""
     config = certs / f"{name}.cnf"
-    config.write_text(_CA_CONFIG.format(cn=cn))
+    config.write_text(_CA_CONFIG.format(cn=common_name))
     key, cert = certs / f"{name}.key", certs / f"{name}.pem"
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(CERT_DAYS),
              "-config", config, "-keyout", key, "-out", cert)  # fmt: skip
@@ -207,9 +226,6 @@ def _make_certificates(certs: Path) -> tuple[Path, Path, Path, Path]:
              "-config", server_config, "-keyout", server_key, "-out", server_csr)  # fmt: skip
     _openssl("x509", "-req", "-in", server_csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
              "-sha256", "-days", str(CERT_DAYS), "-extfile", extfile, "-out", server_cert)  # fmt: skip
-    # The node may run as another user than the files' owner only if we loosen this; we don't.
-    for key in (ca_key, server_key):
-        key.chmod(0o600)
     return ca_cert, other_ca_cert, server_cert, server_key
 
 
@@ -218,7 +234,7 @@ def _make_certificates(certs: Path) -> tuple[Path, Path, Path, Path]:
 
 
 def _free_ports(count: int) -> list[int]:
-    """Distinct ports that were free on 127.0.0.1 a moment ago (all held open while choosing)."""
+    """Distinct ports free on 127.0.0.1 a moment ago (all held open while choosing)."""
     with contextlib.ExitStack() as stack:
         ports = []
         for _ in range(count):
@@ -228,34 +244,54 @@ def _free_ports(count: int) -> list[int]:
         return ports
 
 
-def _accepts_tcp(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _answers_amqp(host: str, port: int, timeout: float = 3.0) -> bool:
     """Whether an AMQP 0-9-1 broker there answers the protocol header with a method frame."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
             sock.sendall(b"AMQP\x00\x00\x09\x01")
             frame = sock.recv(7)
     except OSError:
         return False
-    return len(frame) == 7 and frame[0] == 1  # frame type 1 = method (connection.start)
+    return len(frame) == 7 and frame[0] == 1  # frame type 1: method (connection.start)
+
+
+def _tls_handshake_error(port: int, ca_file: Path) -> str | None:
+    """None if a TLS handshake on 127.0.0.1:``port``, verifying ``localhost`` against ``ca_file``, works."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2.0) as raw,
+            context.wrap_socket(raw, server_hostname=HOST),
+        ):
+            return None
+    except OSError as exc:  # ssl.SSLError is an OSError
+        return repr(exc)
+
+
+def _epmd_names() -> set[str]:
+    """The short node names registered with the local epmd (its NAMES_REQ); empty if it is down."""
+    try:
+        with socket.create_connection(("127.0.0.1", EPMD_PORT), timeout=2.0) as sock:
+            sock.sendall(b"\x00\x01n")
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+    except OSError:
+        return set()
+    # The answer: epmd's port (4 bytes), then lines "name <name> at port <port>".
+    lines = b"".join(chunks)[4:].decode(errors="replace").splitlines()
+    return {line.split()[1] for line in lines if line.startswith("name ")}
 
 
 # ---------------------------------------------------------------------------------------------
 # Node configuration and environment
 
 
-def _check_conf_path(path: Path) -> str:
+def _plain_path(path: Path) -> str:
+    """``path`` as text, if it can go unquoted into rabbitmq.conf and the word-split ERL args."""
     text = str(path)
-    if any(c.isspace() for c in text) or "#" in text:
-        raise ValueError(f"rabbitmq.conf cannot hold this path unquoted: {text!r}")
+    if any(c.isspace() or c in "#\"'\\" for c in text):
+        raise ValueError(f"the private RabbitMQ node cannot use a path with spaces or quotes: {text!r}")
     return text
 
 
@@ -267,9 +303,9 @@ def _write_node_files(layout: _Layout, *, plain_port: int, tls_port: int, ca_fil
             [
                 f"listeners.tcp.default = {plain_port}",
                 f"listeners.ssl.default = {tls_port}",
-                f"ssl_options.cacertfile = {_check_conf_path(ca_file)}",
-                f"ssl_options.certfile = {_check_conf_path(cert)}",
-                f"ssl_options.keyfile = {_check_conf_path(key)}",
+                f"ssl_options.cacertfile = {_plain_path(ca_file)}",
+                f"ssl_options.certfile = {_plain_path(cert)}",
+                f"ssl_options.keyfile = {_plain_path(key)}",
                 "ssl_options.verify = verify_none",
                 "ssl_options.fail_if_no_peer_cert = false",
                 # A nearly full /tmp must not raise the disk alarm and block the tests' publishers.
@@ -281,56 +317,51 @@ def _write_node_files(layout: _Layout, *, plain_port: int, tls_port: int, ca_fil
         )
     )
     layout.enabled_plugins_file.write_text("[].\n")
-    layout.env_file.write_text("# Intentionally empty: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n")
+    layout.env_conf_file.write_text("# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n")
     cookie = layout.home / ".erlang.cookie"
     cookie.write_text(secrets.token_hex(20).upper())
-    cookie.chmod(0o400)  # Erlang refuses a cookie file that others can read.
+    cookie.chmod(0o400)  # Erlang refuses a cookie file that others can read
 
 
 def _node_env(layout: _Layout, *, node_name: str, plain_port: int, dist_port: int, token: str) -> dict[str, str]:
-    env = {
+    inherited = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("RABBITMQ_", "ERL_")) and name != _TOKEN_VAR
     }
-    env.update(
-        {
-            "HOME": str(layout.home),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            _TOKEN_VAR: token,
-            "RABBITMQ_NODENAME": node_name,
-            "RABBITMQ_NODE_PORT": str(plain_port),
-            "RABBITMQ_DIST_PORT": str(dist_port),
-            # 3.10 accepts the path with or without ".conf"; the full name is unambiguous.
-            "RABBITMQ_CONFIG_FILE": str(layout.config_file),
-            "RABBITMQ_CONFIG_FILES": str(layout.conf_d),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(layout.advanced_config_file),
-            "RABBITMQ_CONF_ENV_FILE": str(layout.env_file),
-            "RABBITMQ_MNESIA_BASE": str(layout.mnesia_base),
-            "RABBITMQ_LOG_BASE": str(layout.log_base),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(layout.enabled_plugins_file),
-            "RABBITMQ_PID_FILE": str(layout.pid_file),
-            # The system node's env file does the same; keep Erlang distribution on loopback.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        }
+    boot_logger = (
+        f'[{{handler,amqpd_boot,logger_std_h,#{{config=>#{{file=>"{_plain_path(layout.boot_log)}"}},level=>info}}}}]'
     )
-    return env
+    own = {
+        "HOME": str(layout.home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        _TOKEN_VAR: token,
+        "RABBITMQ_NODENAME": node_name,
+        "RABBITMQ_NODE_PORT": str(plain_port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        # 3.10 takes this with or without ".conf"; a path that does not exist is silently ignored.
+        "RABBITMQ_CONFIG_FILE": str(layout.config_file),
+        "RABBITMQ_CONFIG_FILES": str(layout.conf_d),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(layout.advanced_config_file),
+        "RABBITMQ_CONF_ENV_FILE": str(layout.env_conf_file),
+        "RABBITMQ_MNESIA_BASE": str(layout.mnesia_base),
+        "RABBITMQ_LOG_BASE": str(layout.log_base),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(layout.enabled_plugins_file),
+        "RABBITMQ_PID_FILE": str(layout.pid_file),
+        # Like the system node (its rabbitmq-env.conf): distribution on loopback only. The logger
+        # handler catches what the node says before its own log file exists. No spaces inside a
+        # term: the start script word-splits this variable.
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+            f"-kernel inet_dist_use_interface {{127,0,0,1}} -kernel logger {boot_logger}"
+        ),
+    }
+    layout.env_script.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in own.items()))
+    return {**inherited, **own}
 
 
 # ---------------------------------------------------------------------------------------------
 # Process control
-
-
-def _ctl(env: dict[str, str], node_name: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _read_pid(pid_file: Path) -> int | None:
@@ -340,22 +371,16 @@ def _read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    # A zombie (our own exited child) still "exists"; it is not a running node.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+    return state not in ("Z", "X")  # a zombie has exited, its parent just has not reaped it
 
 
 def _pids_with_token(token: str) -> list[int]:
-    """Erlang VMs whose environment carries ``token``: exactly the node(s) this helper started."""
+    """Running Erlang VMs whose environment carries ``token``: the node(s) this helper started."""
     marker = f"{_TOKEN_VAR}={token}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -364,78 +389,69 @@ def _pids_with_token(token: str) -> list[int]:
         try:
             if not os.readlink(entry / "exe").endswith("beam.smp"):
                 continue
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
+            if marker in (entry / "environ").read_bytes().split(b"\0") and _running(int(entry.name)):
                 pids.append(int(entry.name))
         except OSError:
             continue
     return pids
 
 
-def _kill(pids: list[int], timeout: float = 10.0) -> None:
+def _kill(pids: list[int], grace: float = 10.0) -> list[int]:
+    """SIGTERM, then SIGKILL what is left; return the pids still running after that."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
             time.sleep(0.1)
-        if not any(_alive(pid) for pid in pids):
-            return
+    return [pid for pid in pids if _running(pid)]
 
 
-def _log_tail(layout: _Layout, node_name: str) -> str:
-    log_file = layout.log_file(node_name)
+def _tail(path: Path) -> str | None:
     try:
-        lines = log_file.read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
+        return None
+    return f"last {min(len(lines), LOG_TAIL_LINES)} lines of {path}:\n" + "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _diagnostics(layout: _Layout, node_name: str) -> str:
+    """The tail of the node's log, or of the boot log when the node died before opening its log."""
+    parts = []
+    try:
+        slogan = next(
+            line for line in layout.crash_dump.read_text(errors="replace").splitlines() if line.startswith("Slogan:")
+        )
+        parts.append(f"{layout.crash_dump}: {slogan}")
+    except (OSError, StopIteration):
+        pass
+    tail = _tail(layout.main_log(node_name)) or _tail(layout.boot_log)
+    if tail is None:
         found = sorted(str(p.relative_to(layout.workdir)) for p in layout.log_base.rglob("*"))
-        return f"(no log file {log_file}; {layout.log_base} holds {found or 'nothing'})"
-    return f"last {min(len(lines), LOG_TAIL_LINES)} lines of {log_file}:\n" + "\n".join(lines[-LOG_TAIL_LINES:])
+        tail = f"(no log file; {layout.log_base} holds {found or 'nothing'})"
+    parts.append(tail)
+    parts.append(f"(node environment: {layout.env_script})")
+    return "\n".join(parts)
 
 
 def _start_error(layout: _Layout, node_name: str, what: str) -> TlsBrokerStartError:
     return TlsBrokerStartError(
-        f"private RabbitMQ node {node_name} did not start: {what}\n{_log_tail(layout, node_name)}"
+        f"private RabbitMQ node {node_name} did not start: {what}\n{_diagnostics(layout, node_name)}"
     )
 
 
-def _epmd_names() -> set[str]:
-    """The short names registered with the local epmd (its NAMES_REQ), or none if it is not up."""
-    try:
-        with socket.create_connection(("127.0.0.1", EPMD_PORT), timeout=2.0) as sock:
-            sock.sendall(b"\x00\x01n")
-            chunks = []
-            while chunk := sock.recv(4096):
-                chunks.append(chunk)
-    except OSError:
-        return set()
-    # A 4-byte epmd port, then lines "name <name> at port <port>".
-    lines = b"".join(chunks)[4:].decode(errors="replace").splitlines()
-    return {line.split()[1] for line in lines if line.startswith("name ")}
-
-
-class _VmWatch:
-    """Tells whether the node's Erlang VM, once launched, has gone away."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-        self._launched = time.monotonic()
-        self._seen = False
-
-    def gone(self) -> bool:
-        if _pids_with_token(self._token):
-            self._seen = True
-            return False
-        # `erl -detached` forks the VM; allow it a moment to show up before calling it gone.
-        return self._seen or time.monotonic() - self._launched > VM_APPEAR_GRACE
-
-
-def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: int, token: str) -> None:
-    """Start the node detached and wait until it runs and its TLS port accepts connections."""
+def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: int, ca_file: Path, token: str) -> None:
+    """Start the node detached and wait until it runs and its TLS port completes a handshake."""
     deadline = time.monotonic() + START_TIMEOUT
+    launched_at = time.monotonic()
+    seen_vm = False
 
     def check(what_if_late: str) -> None:
-        if vm.gone():
+        nonlocal seen_vm
+        if _pids_with_token(token):
+            seen_vm = True
+        elif seen_vm or time.monotonic() - launched_at > VM_APPEAR_GRACE:
             raise _start_error(layout, node_name, "its Erlang VM exited during boot")
         if time.monotonic() > deadline:
             raise _start_error(layout, node_name, f"{what_if_late} after {START_TIMEOUT:.0f}s")
@@ -450,13 +466,11 @@ def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: 
         check=False,
     )
     if launched.returncode != 0:
-        raise _start_error(
-            layout, node_name, f"rabbitmq-server -detached exited {launched.returncode}: {launched.stderr.strip()}"
-        )
-    vm = _VmWatch(token)
+        output = (launched.stdout + launched.stderr).strip()
+        raise _start_error(layout, node_name, f"rabbitmq-server -detached exited {launched.returncode}: {output}")
 
-    # `rabbitmqctl await_startup` fails at once (exit 69) while the node is not yet registered
-    # with epmd, so first wait for that; then it blocks until the rabbit application has booted.
+    # `rabbitmqctl await_startup` fails at once (exit 69) while the node is not registered with
+    # epmd yet, so wait for that first; after it, await_startup blocks until `rabbit` has booted.
     short_name = node_name.split("@", 1)[0]
     while short_name not in _epmd_names():
         check("not registered with epmd")
@@ -472,35 +486,34 @@ def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: 
     )
     try:
         while waiter.poll() is None:
-            check("rabbit application not running")
+            check("the rabbit application not running")
             time.sleep(0.2)
-        output = waiter.communicate()[0]
+        output = waiter.communicate()[0].strip()
     finally:
         if waiter.poll() is None:
             waiter.kill()
             waiter.communicate()
     if waiter.returncode != 0:
-        raise _start_error(layout, node_name, f"rabbitmqctl await_startup exited {waiter.returncode}: {output.strip()}")
+        raise _start_error(layout, node_name, f"rabbitmqctl await_startup exited {waiter.returncode}: {output}")
 
-    while not _accepts_tcp("127.0.0.1", tls_port):
-        check(f"TLS port {tls_port} not accepting connections")
-        time.sleep(0.1)
+    # A TCP connect alone could reach some other socket; a verified handshake is this node's listener.
+    while (error := _tls_handshake_error(tls_port, ca_file)) is not None:
+        check(f"no TLS handshake on port {tls_port} (last: {error})")
+        time.sleep(0.2)
 
 
 def _stop_node(layout: _Layout, env: dict[str, str], node_name: str, token: str) -> None:
-    """Stop the node, politely first; afterwards no VM this helper started is left running."""
+    """Stop the node, politely first; afterwards no VM this helper started is running."""
     pid = _read_pid(layout.pid_file)
-    stop_args = ["stop", "--idempotent"]
-    if layout.pid_file.exists():
-        stop_args.append(str(layout.pid_file))  # makes `stop` wait until the OS process is gone
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        _ctl(env, node_name, *stop_args, timeout=STOP_TIMEOUT)
-    leftovers = sorted({*_pids_with_token(token), *([pid] if pid is not None and _alive(pid) else [])})
-    if leftovers:
-        _kill(leftovers)
-    still_alive = [p for p in leftovers if _alive(p)]
-    if still_alive:
-        raise RuntimeError(f"private RabbitMQ node {node_name} survived SIGKILL: pids {still_alive}")
+    if pid is not None or _pids_with_token(token):
+        command = [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, "stop", "--idempotent"]
+        if pid is not None:
+            command.append(str(layout.pid_file))  # `stop` then waits until that OS process is gone
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(command, env=env, capture_output=True, timeout=STOP_TIMEOUT, check=False)
+    leftovers = sorted({*_pids_with_token(token), *([pid] if pid is not None and _running(pid) else [])})
+    if leftovers and (survivors := _kill(leftovers)):
+        raise RuntimeError(f"private RabbitMQ node {node_name} survived SIGKILL: pids {survivors}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,20 +524,23 @@ def _stop_node(layout: _Layout, env: dict[str, str], node_name: str, token: str)
 def start_tls_broker(workdir: Path) -> Iterator[TlsBroker]:
     """Run a private RabbitMQ node with a TLS listener for the duration of the ``with`` block.
 
-    ``workdir`` (created if missing) receives the certificates, configuration, data and logs. The
-    node accepts guest/guest from localhost on both ``plain_port`` and ``tls_port``; the server
-    certificate is valid for ``localhost`` and ``127.0.0.1`` and signed by ``ca_file``. Raises
-    :class:`TlsBrokerStartError` (with the node's log tail) if the node does not come up. On exit
-    the node is stopped, killed if need be, and the system broker on 127.0.0.1:5672 is checked:
-    if it answered before and not after, :class:`SystemBrokerDisturbedError` is raised.
+    ``workdir`` (created if missing; its path must hold no spaces or quotes) receives the
+    certificates, configuration, data and logs, and is left in place afterwards. The node accepts
+    guest/guest from localhost on ``plain_port`` and on ``tls_port``, whose certificate is valid
+    for ``localhost`` and ``127.0.0.1`` and signed by ``ca_file``; it does not ask clients for
+    certificates. Raises :class:`TlsBrokerStartError`, quoting the node's log, if the node does
+    not come up within a minute. On exit the node is stopped (killed if need be); then, if the
+    system broker on 127.0.0.1:5672 answered before the node started but no longer does,
+    :class:`SystemBrokerDisturbedError` is raised.
     """
     for tool in ("rabbitmq-server", "rabbitmqctl"):
-        if not (RABBITMQ_BIN / tool).exists():
+        if not (RABBITMQ_BIN / tool).is_file():
             raise TlsBrokerStartError(f"{RABBITMQ_BIN / tool} not found (set AMQPD_RABBITMQ_BIN)")
     if shutil.which("openssl") is None:
         raise TlsBrokerStartError("openssl not found on PATH")
 
     layout = _Layout(Path(workdir).resolve())
+    _plain_path(layout.workdir)
     layout.workdir.mkdir(parents=True, exist_ok=True)
     system_broker_was_up = _answers_amqp(*SYSTEM_BROKER)
 
@@ -538,7 +554,7 @@ def start_tls_broker(workdir: Path) -> Iterator[TlsBroker]:
     env = _node_env(layout, node_name=node_name, plain_port=plain_port, dist_port=dist_port, token=token)
 
     try:
-        _start_node(layout, env, node_name, tls_port, token)
+        _start_node(layout, env, node_name, tls_port, ca_file, token)
         yield TlsBroker(
             host=HOST,
             tls_port=tls_port,

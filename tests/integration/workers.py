@@ -54,7 +54,7 @@ class Recorder:
                 target["body"],
                 **target.get("properties", {}),
             )
-        if headers.get("fail"):
+        if headers.get("fail") or (headers.get("fail_once") and not msg.delivery_info["redelivered"]):
             emit("raise", instance=self.id, body=msg.body.decode("utf-8", "replace"))
             raise RuntimeError(f"asked to fail: {msg.body!r}")
         answer = headers.get("answer", "none")
