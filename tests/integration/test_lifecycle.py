@@ -287,10 +287,8 @@ def test_monkey_patch_true_patches_before_user_code(project, services, vhost) ->
     built: Project = project(
         SLOW.format(timeout=10).replace("shutdown_timeout", "monkey_patch: true\nshutdown_timeout")
     )
-    (built.root / "workers.py").write_text(
-        (built.root / "workers.py").read_text()
-        + "\nimport socket\nimport gevent.socket\nPATCHED = socket.socket is gevent.socket.socket\nemit('patched', value=PATCHED)\n"
-    )
+    probe = "import socket\nimport gevent.socket\nemit('patched', value=socket.socket is gevent.socket.socket)\n"
+    (built.root / "workers.py").write_text((built.root / "workers.py").read_text() + "\n" + probe)
     service = built.service(vhost).wait_ready()
     services.append(service)
     assert [event["value"] for event in built.events("patched")] == [True]
