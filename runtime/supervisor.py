@@ -50,7 +50,7 @@ class ConnectionSupervisor:
         self._stopped = gevent.event.Event()
         for pool in pools:
             pool.on_fatal = self.failure.set
-            pool.redeclare = functools.partial(topology.redeclare_queue, service=service, name=pool.entry.queue)
+            pool.redeclare = functools.partial(topology.declare_on, service=service)
 
     def __repr__(self) -> str:
         connection = self._connection

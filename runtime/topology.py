@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from .errors import DeclarationRefused
-from .spec import Queue, Service
+from .spec import Service
 from .transport import Channel, Connection
 
 log = logging.getLogger("amqp-dispatcher.topology")
@@ -24,17 +24,9 @@ _ADVICE = {
 
 
 def declare(connection: Connection, service: Service) -> None:
-    """Declare everything; raises DeclarationRefused (fatal) or a Recoverable error."""
+    """Declare everything on a channel of its own; raises DeclarationRefused (fatal) or a Recoverable error."""
     channel = connection.channel()
-    try:
-        for exchange in service.exchanges:
-            channel.declare_exchange(exchange)
-        for queue in service.queues:
-            channel.declare_queue(queue)
-        for queue in service.queues:
-            _bind(channel, queue)
-    except DeclarationRefused as refusal:
-        raise explained(refusal) from refusal
+    declare_on(channel, service)
     channel.close()
     log.info(
         "declared %d exchanges, %d queues and %d bindings",
@@ -44,15 +36,19 @@ def declare(connection: Connection, service: Service) -> None:
     )
 
 
-def redeclare_queue(channel: Channel, service: Service, name: str) -> None:
-    """Declare one queue again with its bindings, if the config declares it (after a deletion)."""
-    for queue in service.queues:
-        if queue.name == name:
-            try:
-                channel.declare_queue(queue)
-                _bind(channel, queue)
-            except DeclarationRefused as refusal:
-                raise explained(refusal) from refusal
+def declare_on(channel: Channel, service: Service) -> None:
+    """Exchanges, then queues, then bindings. Declaring is idempotent, so this also restores
+    whatever was deleted while the service ran."""
+    try:
+        for exchange in service.exchanges:
+            channel.declare_exchange(exchange)
+        for queue in service.queues:
+            channel.declare_queue(queue)
+        for queue in service.queues:
+            for binding in queue.bindings:
+                channel.bind(queue.name, binding)
+    except DeclarationRefused as refusal:
+        raise explained(refusal) from refusal
 
 
 def explained(refusal: DeclarationRefused) -> DeclarationRefused:
@@ -61,8 +57,3 @@ def explained(refusal: DeclarationRefused) -> DeclarationRefused:
     if advice is None:
         return refusal
     return DeclarationRefused(f"{refusal}; {advice}", reply_code=refusal.reply_code, reply_text=refusal.reply_text)
-
-
-def _bind(channel: Channel, queue: Queue) -> None:
-    for binding in queue.bindings:
-        channel.bind(queue.name, binding)

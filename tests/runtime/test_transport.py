@@ -1,0 +1,61 @@
+"""Our logic around pika, with pika's connection factory replaced: host order and error mapping."""
+
+from __future__ import annotations
+
+import pika.exceptions
+import pytest
+from pika.adapters.utils import connection_workflow
+
+from amqp_dispatcher.runtime import transport
+from amqp_dispatcher.runtime.errors import AccessRefused, BrokerUnreachable, ConnectionLost, DeclarationRefused
+from amqp_dispatcher.runtime.settings import parse_url
+
+
+def test_hosts_are_tried_in_random_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    orders = set()
+
+    def create_connection(parameters, on_done):  # type: ignore[no-untyped-def]
+        orders.add(tuple(p.host for p in parameters))
+        on_done(connection_workflow.AMQPConnectionWorkflowFailed([ConnectionRefusedError(111, "Connection refused")]))
+
+    monkeypatch.setattr(transport.GeventConnection, "create_connection", create_connection)
+    settings = parse_url("amqp://u:p@a,b,c/", default_heartbeat=20)
+    for _ in range(30):
+        with pytest.raises(BrokerUnreachable):
+            transport.Connection.open(settings, name="test")
+    assert len(orders) > 1 and all(sorted(order) == ["a", "b", "c"] for order in orders)
+
+
+@pytest.mark.parametrize(
+    "cause,expected,text",
+    [
+        (pika.exceptions.ProbableAuthenticationError("auth"), AccessRefused, "refused the credentials of user 'u'"),
+        (pika.exceptions.ProbableAccessDeniedError("vhost"), AccessRefused, "refused access to vhost 'v'"),
+        (ConnectionRefusedError(111, "Connection refused"), BrokerUnreachable, "Connection refused"),
+        (connection_workflow.AMQPConnectorStackTimeout("slow"), BrokerUnreachable, "timed out"),
+    ],
+)
+def test_connect_errors_are_fatal_only_when_retrying_cannot_help(monkeypatch, cause, expected, text) -> None:  # type: ignore[no-untyped-def]
+    def create_connection(parameters, on_done):  # type: ignore[no-untyped-def]
+        wrapped = connection_workflow.AMQPConnectorAMQPHandshakeError(cause)
+        on_done(connection_workflow.AMQPConnectionWorkflowFailed([wrapped]))
+
+    monkeypatch.setattr(transport.GeventConnection, "create_connection", create_connection)
+    with pytest.raises(expected, match=text):
+        transport.Connection.open(parse_url("amqp://u:secret@h/v", default_heartbeat=20), name="test")
+
+
+@pytest.mark.parametrize(
+    "error,expected",
+    [
+        (pika.exceptions.ChannelClosedByBroker(406, "PRECONDITION_FAILED"), DeclarationRefused),
+        (pika.exceptions.ChannelClosedByBroker(404, "NOT_FOUND"), DeclarationRefused),
+        (pika.exceptions.ConnectionClosedByBroker(320, "CONNECTION_FORCED"), ConnectionLost),
+        (pika.exceptions.ConnectionClosedByBroker(530, "NOT_ALLOWED"), AccessRefused),
+        (pika.exceptions.StreamLostError("reset"), ConnectionLost),
+    ],
+)
+def test_broker_errors_are_translated_by_class(error: Exception, expected: type) -> None:
+    translated = transport.translate(error, "declaring queue 'q'")
+    assert type(translated) is expected
+    assert str(translated).startswith("declaring queue 'q': ")
