@@ -24,6 +24,10 @@ Isolation notes (RabbitMQ 3.10 as packaged by Debian):
 * ``rabbitmq-server -detached`` sends the VM's stdout to ``/dev/null``, and a broken
   ``rabbitmq.conf`` kills the node before its log file exists; so the VM also gets a kernel logger
   handler writing ``log/boot.log``, which the start-up error quotes in that case.
+* The node's VM carries a random token in its environment; the helper finds its VMs by that token
+  in ``/proc`` (Linux only), so it can kill them even without a pid file, and never kills a
+  process that merely reused a pid. A node this helper starts uses a running ``epmd`` (or starts
+  one, which then stays, as usual for Erlang).
 * ``workdir/node-env.sh`` holds the node's environment, to inspect it by hand:
   ``(. workdir/node-env.sh && /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODENAME" status)``.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -60,9 +65,13 @@ EPMD_PORT = 4369  # an inherited ERL_EPMD_PORT is dropped from the node's enviro
 
 CERT_DAYS = 3
 START_TIMEOUT = 60.0
+# Listeners start during boot, so once `rabbit` runs the TLS port works or never will (a listener
+# that cannot bind is logged as an error, but the node still reports itself started).
+TLS_READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 30.0
 VM_APPEAR_GRACE = 10.0
-LOG_TAIL_LINES = 60
+LOG_TAIL_LINES = 40
+LOG_ERROR_LINES = 15
 
 # Set in the node's environment, so that the VMs this helper started (and only those) can be
 # found and killed even if the pid file was never written.
@@ -330,7 +339,7 @@ def _node_env(layout: _Layout, *, node_name: str, plain_port: int, dist_port: in
         if not name.startswith(("RABBITMQ_", "ERL_")) and name != _TOKEN_VAR
     }
     boot_logger = (
-        f'[{{handler,amqpd_boot,logger_std_h,#{{config=>#{{file=>"{_plain_path(layout.boot_log)}"}},level=>info}}}}]'
+        f'[{{handler,amqpd_boot,logger_std_h,#{{config=>#{{file=>"{_plain_path(layout.boot_log)}"}},level=>notice}}}}]'
     )
     own = {
         "HOME": str(layout.home),
@@ -379,41 +388,57 @@ def _running(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has exited, its parent just has not reaped it
 
 
-def _pids_with_token(token: str) -> list[int]:
-    """Running Erlang VMs whose environment carries ``token``: the node(s) this helper started."""
-    marker = f"{_TOKEN_VAR}={token}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if not os.readlink(entry / "exe").endswith("beam.smp"):
-                continue
-            if marker in (entry / "environ").read_bytes().split(b"\0") and _running(int(entry.name)):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
+def _is_ours(pid: int, token: str) -> bool:
+    """Whether ``pid`` is a running Erlang VM whose environment carries ``token``."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if not os.readlink(proc / "exe").endswith("beam.smp"):
+            return False
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"{_TOKEN_VAR}={token}".encode() in environ and _running(pid)
 
 
-def _kill(pids: list[int], grace: float = 10.0) -> list[int]:
-    """SIGTERM, then SIGKILL what is left; return the pids still running after that."""
+def _node_pids(layout: _Layout, token: str) -> list[int]:
+    """The running VMs this helper started: the pid file's, if it is ours, and any carrying ``token``."""
+    candidates = {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    if (pid := _read_pid(layout.pid_file)) is not None:
+        candidates.add(pid)  # checked like the others: after a SIGKILL the pid may belong to anyone
+    return sorted(pid for pid in candidates if _is_ours(pid, token))
+
+
+def _kill(layout: _Layout, token: str, grace: float = 10.0) -> list[int]:
+    """SIGTERM, then SIGKILL, the node's VMs; return those still running after that."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
+        for pid in _node_pids(layout, token):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        while time.monotonic() < deadline and _node_pids(layout, token):
             time.sleep(0.1)
-    return [pid for pid in pids if _running(pid)]
+    return _node_pids(layout, token)
 
 
-def _tail(path: Path) -> str | None:
+# The first line of an error report, not its indented continuation lines: in the node's log
+# "<date> <time> [error] <0.123.0> Text", in the boot log "<date>T<time> error: Text".
+_ERROR_LINE = re.compile(r"^\S+(?: \S+)? (?:\[error\] <[^>]*>|error:) \S")
+
+
+def _log_excerpt(path: Path) -> str | None:
+    """The first line of the first error reports in a node log, then its last lines."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return None
-    return f"last {min(len(lines), LOG_TAIL_LINES)} lines of {path}:\n" + "\n".join(lines[-LOG_TAIL_LINES:])
+    errors = [
+        line if len(line) <= 400 else f"{line[:250]} … {line[-150:]}" for line in lines if _ERROR_LINE.match(line)
+    ][:LOG_ERROR_LINES]
+    parts = []
+    if errors:
+        parts.append(f"first errors in {path}:\n" + "\n".join(errors))
+    parts.append(f"last {min(len(lines), LOG_TAIL_LINES)} lines of {path}:\n" + "\n".join(lines[-LOG_TAIL_LINES:]))
+    return "\n".join(parts)
 
 
 def _diagnostics(layout: _Layout, node_name: str) -> str:
@@ -426,7 +451,7 @@ def _diagnostics(layout: _Layout, node_name: str) -> str:
         parts.append(f"{layout.crash_dump}: {slogan}")
     except (OSError, StopIteration):
         pass
-    tail = _tail(layout.main_log(node_name)) or _tail(layout.boot_log)
+    tail = _log_excerpt(layout.main_log(node_name)) or _log_excerpt(layout.boot_log)
     if tail is None:
         found = sorted(str(p.relative_to(layout.workdir)) for p in layout.log_base.rglob("*"))
         tail = f"(no log file; {layout.log_base} holds {found or 'nothing'})"
@@ -435,27 +460,33 @@ def _diagnostics(layout: _Layout, node_name: str) -> str:
     return "\n".join(parts)
 
 
-def _start_error(layout: _Layout, node_name: str, what: str) -> TlsBrokerStartError:
-    return TlsBrokerStartError(
-        f"private RabbitMQ node {node_name} did not start: {what}\n{_diagnostics(layout, node_name)}"
-    )
+class _BootWatch:
+    """Fails the start-up, with the node's log, when its VM has died or a deadline has passed."""
+
+    def __init__(self, layout: _Layout, node_name: str, token: str) -> None:
+        self.layout, self.node_name, self.token = layout, node_name, token
+        self.launched_at = time.monotonic()
+        self.deadline = self.launched_at + START_TIMEOUT
+        self.seen_vm = False
+
+    def error(self, what: str) -> TlsBrokerStartError:
+        return TlsBrokerStartError(
+            f"private RabbitMQ node {self.node_name} did not start: {what}\n{_diagnostics(self.layout, self.node_name)}"
+        )
+
+    def check(self, waiting_for: str, deadline: float | None = None) -> None:
+        if _node_pids(self.layout, self.token):
+            self.seen_vm = True
+        # `erl -detached` forks the VM: allow it a moment to show up before calling it gone.
+        elif self.seen_vm or time.monotonic() - self.launched_at > VM_APPEAR_GRACE:
+            raise self.error(f"its Erlang VM exited while waiting for {waiting_for}")
+        if time.monotonic() > (deadline or self.deadline):
+            raise self.error(f"timed out waiting for {waiting_for}")
 
 
 def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: int, ca_file: Path, token: str) -> None:
     """Start the node detached and wait until it runs and its TLS port completes a handshake."""
-    deadline = time.monotonic() + START_TIMEOUT
-    launched_at = time.monotonic()
-    seen_vm = False
-
-    def check(what_if_late: str) -> None:
-        nonlocal seen_vm
-        if _pids_with_token(token):
-            seen_vm = True
-        elif seen_vm or time.monotonic() - launched_at > VM_APPEAR_GRACE:
-            raise _start_error(layout, node_name, "its Erlang VM exited during boot")
-        if time.monotonic() > deadline:
-            raise _start_error(layout, node_name, f"{what_if_late} after {START_TIMEOUT:.0f}s")
-
+    watch = _BootWatch(layout, node_name, token)
     launched = subprocess.run(
         [str(RABBITMQ_BIN / "rabbitmq-server"), "-detached"],
         env=env,
@@ -467,16 +498,16 @@ def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: 
     )
     if launched.returncode != 0:
         output = (launched.stdout + launched.stderr).strip()
-        raise _start_error(layout, node_name, f"rabbitmq-server -detached exited {launched.returncode}: {output}")
+        raise watch.error(f"rabbitmq-server -detached exited {launched.returncode}: {output}")
 
     # `rabbitmqctl await_startup` fails at once (exit 69) while the node is not registered with
     # epmd yet, so wait for that first; after it, await_startup blocks until `rabbit` has booted.
     short_name = node_name.split("@", 1)[0]
     while short_name not in _epmd_names():
-        check("not registered with epmd")
+        watch.check("the node to register with epmd")
         time.sleep(0.1)
 
-    remaining = max(1, int(deadline - time.monotonic()))
+    remaining = max(1, int(watch.deadline - time.monotonic()))
     waiter = subprocess.Popen(
         [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, "await_startup", "--timeout", str(remaining)],
         env=env,
@@ -486,7 +517,7 @@ def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: 
     )
     try:
         while waiter.poll() is None:
-            check("the rabbit application not running")
+            watch.check("rabbitmqctl await_startup")
             time.sleep(0.2)
         output = waiter.communicate()[0].strip()
     finally:
@@ -494,25 +525,43 @@ def _start_node(layout: _Layout, env: dict[str, str], node_name: str, tls_port: 
             waiter.kill()
             waiter.communicate()
     if waiter.returncode != 0:
-        raise _start_error(layout, node_name, f"rabbitmqctl await_startup exited {waiter.returncode}: {output}")
+        raise watch.error(f"rabbitmqctl await_startup exited {waiter.returncode}: {output}")
 
     # A TCP connect alone could reach some other socket; a verified handshake is this node's listener.
+    tls_deadline = min(watch.deadline, time.monotonic() + TLS_READY_TIMEOUT)
     while (error := _tls_handshake_error(tls_port, ca_file)) is not None:
-        check(f"no TLS handshake on port {tls_port} (last: {error})")
+        watch.check(f"a TLS handshake on port {tls_port} (last attempt: {error})", tls_deadline)
         time.sleep(0.2)
+
+
+def _ctl_stop(env: dict[str, str], node_name: str) -> bool:
+    """Ask the node to stop; whether it acknowledged.
+
+    Not ``stop --idempotent``: that reports success for a node the CLI cannot reach (a cookie
+    mismatch, say), and the caller would then wait for a VM that is not stopping.
+    """
+    try:
+        result = subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, "stop"],
+            env=env,
+            capture_output=True,
+            timeout=STOP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
 
 
 def _stop_node(layout: _Layout, env: dict[str, str], node_name: str, token: str) -> None:
     """Stop the node, politely first; afterwards no VM this helper started is running."""
-    pid = _read_pid(layout.pid_file)
-    if pid is not None or _pids_with_token(token):
-        command = [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node_name, "stop", "--idempotent"]
-        if pid is not None:
-            command.append(str(layout.pid_file))  # `stop` then waits until that OS process is gone
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            subprocess.run(command, env=env, capture_output=True, timeout=STOP_TIMEOUT, check=False)
-    leftovers = sorted({*_pids_with_token(token), *([pid] if pid is not None and _running(pid) else [])})
-    if leftovers and (survivors := _kill(leftovers)):
+    if not _node_pids(layout, token):
+        return
+    if _ctl_stop(env, node_name):  # the VM halts just after `stop` returns
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _node_pids(layout, token) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if _node_pids(layout, token) and (survivors := _kill(layout, token)):
         raise RuntimeError(f"private RabbitMQ node {node_name} survived SIGKILL: pids {survivors}")
 
 

@@ -54,6 +54,14 @@ def test_amqps_verifies_certificates_by_default() -> None:
     assert loose.tls is not None and not loose.tls.verify
 
 
+def test_client_certificates_for_amqps() -> None:
+    result = parse_url(
+        "amqps://u:p@h/?certfile=/c.pem&keyfile=/k.pem&server_name_indication=rabbit", default_heartbeat=20
+    )
+    assert result.tls is not None
+    assert (result.tls.certfile, result.tls.keyfile, result.tls.server_hostname) == ("/c.pem", "/k.pem", "rabbit")
+
+
 def test_rabbitmq_heartbeat_wins_over_the_url_which_wins_over_the_config() -> None:
     assert settings(RABBITMQ_URL="amqp://h/?heartbeat=9").heartbeat == 9
     assert settings(RABBITMQ_URL="amqp://h/?heartbeat=9", RABBITMQ_HEARTBEAT="3").heartbeat == 3
