@@ -10,6 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
+# The basic properties of AMQP 0-9-1, in the order of the specification.
+PROPERTY_NAMES = (
+    "content_type",
+    "content_encoding",
+    "headers",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
+)
+
 
 class Message:
     """One delivery's content. Decoding is left to the consumer: see `text`."""

@@ -62,6 +62,10 @@ class ConsumerPool:
         self.on_fatal: Callable[[BrokerError], None] = lambda error: None
         self.redeclare: Callable[[Channel], None] = lambda channel: None
 
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping
+
     def __repr__(self) -> str:
         state = "stopping" if self._stopping else "consuming" if self._accepting else "waiting for a channel"
         busy = f"{len(self._busy)}/{self.entry.consumer_count} busy"
@@ -102,20 +106,22 @@ class ConsumerPool:
             self.log.info("dropped %d prefetched messages of the lost connection (the broker requeued them)", dropped)
 
     def stop(self) -> None:
-        """Stop taking messages: cancel the consumer and return unstarted ones to the queue."""
+        """Stop taking messages: return unstarted ones to the queue, then cancel the consumer."""
+        # No greenlet switch until the inbox is empty, so no idle instance can start another
+        # message; what arrives from now on is returned by _deliver, then by pika itself.
         self._stopping = True
         self._accepting = False
         if self._recovery is not None:
             self._recovery.kill(block=False)
-        channel, tag = self._channel, self._consumer_tag
-        if channel is not None and tag is not None:
-            channel.cancel(tag)
         returned = 0
         while not self._inbox.empty():
             if self._inbox.get_nowait().nack(requeue=True):
                 returned += 1
         if returned:
             self.log.info("returned %d prefetched messages to the queue", returned)
+        channel, tag = self._channel, self._consumer_tag
+        if channel is not None and tag is not None:
+            channel.cancel(tag)
 
     def wait_idle(self, timeout: float, interrupt: gevent.event.Event) -> bool:
         """Wait until no instance is handling a message; False on timeout or interrupt."""
@@ -195,6 +201,9 @@ class ConsumerPool:
             delivery = self._inbox.get()
             if not delivery.channel.is_open:
                 continue  # its channel closed while it waited: the broker has requeued it
+            if self.is_stopping:
+                delivery.nack(requeue=True)
+                break
             self._busy.add(slot)
             self._idle.clear()
             try:

@@ -11,28 +11,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import AlreadyAnswered
+from .message import PROPERTY_NAMES
 
 if TYPE_CHECKING:
     from .logs import PrefixedLog
     from .publisher import Publisher
     from .transport import Delivery
 
-_PROPERTIES = frozenset(
-    {
-        "content_type",
-        "content_encoding",
-        "delivery_mode",
-        "priority",
-        "correlation_id",
-        "reply_to",
-        "expiration",
-        "message_id",
-        "timestamp",
-        "type",
-        "user_id",
-        "app_id",
-    }
-)
+# What publish() takes as keyword arguments: headers are an argument of their own, and
+# cluster_id is deprecated by AMQP.
+_PROPERTIES = frozenset(PROPERTY_NAMES) - {"headers", "cluster_id"}
 
 
 class AMQPProxy:

@@ -12,7 +12,7 @@ import logging
 
 import gevent.lock
 
-from .errors import BrokerError, PublishError
+from .errors import BrokerError, PublishError, PublishRefused, PublishReturned
 from .settings import ConnectionSettings
 from .transport import Channel, Connection, encode_properties
 
@@ -20,6 +20,8 @@ log = logging.getLogger("amqp-dispatcher.publisher")
 
 # How long a publish may wait while the broker blocks publishers, before the connection is dropped.
 BLOCKED_TIMEOUT = 60.0
+# Channels of the publishing connection, at most (RabbitMQ allows 2047 by default).
+MAX_CHANNELS = 256
 
 
 class Publisher:
@@ -29,6 +31,7 @@ class Publisher:
         self._connection: Connection | None = None
         self._idle: list[Channel] = []
         self._opening = gevent.lock.Semaphore()
+        self._slots = gevent.lock.BoundedSemaphore(MAX_CHANNELS)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -45,18 +48,21 @@ class Publisher:
         mandatory: bool,
         timeout: float,
     ) -> None:
-        channel = self._checkout()
-        try:
-            channel.publish(
-                exchange, routing_key, body, encode_properties(properties), mandatory=mandatory, timeout=timeout
-            )
-        except BrokerError as exc:  # the channel is gone; say what happened in the publisher's terms
-            raise PublishError(f"publishing to {exchange!r} failed: {exc}") from exc
-        except PublishError:
-            if channel.is_open:
-                self._idle.append(channel)
-            raise
-        self._idle.append(channel)
+        with self._slots:  # more concurrent publishes than channels wait for one
+            channel = self._checkout()
+            try:
+                channel.publish(
+                    exchange, routing_key, body, encode_properties(properties), mandatory=mandatory, timeout=timeout
+                )
+            except BrokerError as exc:  # the channel is gone; say what happened in the publisher's terms
+                raise PublishError(f"publishing to {exchange!r} failed: {exc}") from exc
+            except (PublishReturned, PublishRefused):
+                self._idle.append(channel)  # answered: the channel holds nothing in flight
+                raise
+            except PublishError:
+                channel.close()  # a late confirm could arrive on it and answer the next publish
+                raise
+            self._idle.append(channel)
 
     def close(self, timeout: float = 5.0) -> None:
         self._closed = True

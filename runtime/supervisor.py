@@ -109,6 +109,8 @@ class ConnectionSupervisor:
             topology.declare(connection, self.service)
             self._attach_pools(connection)
         except BrokerError:
+            for pool in self.pools:
+                pool.detach()
             connection.close(timeout=5.0)
             raise
         if not self.ready.is_set():

@@ -36,7 +36,7 @@ from .errors import (
     PublishReturned,
     PublishTimeout,
 )
-from .message import Message
+from .message import PROPERTY_NAMES, Message
 from .settings import ConnectionSettings, Endpoint
 from .spec import Binding, Exchange, Queue
 
@@ -93,10 +93,12 @@ class Connection:
         random.shuffle(endpoints)  # a fleet spreads over the hosts instead of piling on the first
         parameters = [_parameters(settings, endpoint, name, blocked_timeout) for endpoint in endpoints]
         outcome = gevent.event.AsyncResult()
-        GeventConnection.create_connection(parameters, on_done=outcome.set)
+        workflow = GeventConnection.create_connection(parameters, on_done=outcome.set)
         try:
             result = outcome.get(timeout=settings.connection_timeout * len(endpoints) + 5)
         except gevent.Timeout as exc:
+            with contextlib.suppress(connection_workflow.AMQPConnectorException):
+                workflow.abort()  # or it could still connect, and nobody would close it
             raise BrokerUnreachable(f"no answer from {settings.describe()} in time") from exc
         if isinstance(result, BaseException):
             raise _connect_error(result, settings) from result
@@ -421,27 +423,9 @@ def _endpoint_of(raw: GeventConnection) -> str:
     return f"{parameters.host}:{parameters.port}"
 
 
-_PROPERTY_NAMES = (
-    "content_type",
-    "content_encoding",
-    "headers",
-    "delivery_mode",
-    "priority",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
-    "timestamp",
-    "type",
-    "user_id",
-    "app_id",
-    "cluster_id",
-)
-
-
 def _message(method: Any, properties: Any, body: bytes) -> Message:
     """Our Message from pika's frames: bytes body, unset properties left out."""
-    values = {name: getattr(properties, name) for name in _PROPERTY_NAMES}
+    values = {name: getattr(properties, name) for name in PROPERTY_NAMES}
     info = {
         "exchange": method.exchange,
         "routing_key": method.routing_key,

@@ -110,23 +110,14 @@ def test_an_internal_error_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert pipeline.build is not broken
 
 
+def legacy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "amqp_dispatcher.compiler.legacy_cli", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+
+
 def test_legacy_validate_accepts_a_good_config(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("consumers: [{consumer: consumers:Consumer, queue: q}]\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amqp_dispatcher.compiler.legacy_cli",
-            "--validate",
-            "--config",
-            "config.yml",
-            "--path",
-            str(MODULES),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    result = legacy("--validate", "--config", "config.yml", "--path", str(MODULES), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "config.yml is valid\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yml"], "--validate writes nothing"
@@ -136,32 +127,13 @@ def test_legacy_validate_reports_every_error_and_exits_1(tmp_path: Path) -> None
     (tmp_path / "config.yml").write_text(
         "consumers:\n  - consumer: consumers:Consumr\n    queue: q\n    prefetch_count: -1\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amqp_dispatcher.compiler.legacy_cli",
-            "--validate",
-            "--config",
-            "config.yml",
-            "--path",
-            str(MODULES),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    result = legacy("--validate", "--config", "config.yml", "--path", str(MODULES), cwd=tmp_path)
     assert result.returncode == 1
     assert "config.yml:2:15: error[E203]" in result.stderr
     assert "config.yml:4:21: error[E104]" in result.stderr
 
 
 def test_legacy_default_config_name_is_config_yml(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "amqp_dispatcher.compiler.legacy_cli", "--validate"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    result = legacy("--validate", cwd=tmp_path)
     assert result.returncode == 2
     assert "cannot read config.yml" in result.stderr
