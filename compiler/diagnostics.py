@@ -180,6 +180,12 @@ _TABLE = (
     Code("E306", "argument-not-supported", "A queue argument that the queue's type refuses."),
     Code("E307", "argument-conflict", "Queue arguments that contradict each other or are given twice."),
     Code("E308", "stream-prefetch", "A consumer of a stream queue with prefetch_count 0; streams need a prefetch."),
+    Code(
+        "E309",
+        "error-policy",
+        "An error policy that cannot work: retry settings without on_error: retry, a quorum delivery limit "
+        "below max_attempts, or a retry queue whose name is taken or too long.",
+    ),
     # Warnings: legal, but probably not what was meant. `--strict` makes them fail the build.
     Code("W401", "idle-instances", "prefetch_count is below consumer_count, so some instances never get a message."),
     Code(
@@ -191,6 +197,17 @@ _TABLE = (
         "W405",
         "undeclared-dead-letter-exchange",
         "A dead-letter exchange that is not declared; dead-lettered messages are dropped if it does not exist.",
+    ),
+    Code(
+        "W406",
+        "rejected-messages-dropped",
+        "on_error: reject on a queue without a dead-letter exchange: failed messages are dropped.",
+    ),
+    Code(
+        "W407",
+        "delivery-limit-drops",
+        "on_error: requeue on a quorum queue without a dead-letter exchange: RabbitMQ 4.0 and later drop a "
+        "message after 20 failed deliveries.",
     ),
 )
 

@@ -3,7 +3,8 @@
 `amqp-dispatcher --validate --config config.yml` runs every check of `dispatcher-build` and
 writes nothing. `amqp-dispatcher --config config.yml` compiles the config with the same checks,
 then replaces this process with the generated service, exactly as `python -m service` would
-run it (so that monkey-patching, when configured, still comes first).
+run it (so that monkey-patching, when configured, still comes first). `amqp-dispatcher parked
+ls|replay` lists or replays what the config's retry policies parked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError
+from amqp_dispatcher.runtime.settings import ConnectionSettings, from_environment
 from amqp_dispatcher.runtime.version import VERSION
 
 from . import output, report
@@ -32,15 +35,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="amqp-dispatcher",
-        description="Run the consumers of an amqp-dispatcher config (compiled in memory), or --validate it.",
-    )
-    parser.add_argument("--config", default="config.yml", help="the YAML configuration (default: config.yml)")
-    parser.add_argument("--validate", action="store_true", help="check the config and exit: 0 valid, 1 invalid")
-    parser.add_argument("--path", action="append", default=[], metavar="DIR", help="also import modules from DIR")
-    parser.add_argument("--version", action="version", version=f"amqp-dispatcher {VERSION}")
-    arguments = parser.parse_args(argv)
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "parked":
+        return _parked(arguments)
     try:
         result = compile_file(arguments.config, arguments.path, 60.0, strict=False, package=_PACKAGE)
     except UsageError as exc:
@@ -55,6 +52,79 @@ def run(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{result.config_name} is valid\n")
         return 0
     _exec_service(result.files, arguments.path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amqp-dispatcher",
+        description="Run the consumers of an amqp-dispatcher config (compiled in memory), or --validate it.",
+    )
+    parser.add_argument("--config", default="config.yml", help="the YAML configuration (default: config.yml)")
+    parser.add_argument("--validate", action="store_true", help="check the config and exit: 0 valid, 1 invalid")
+    parser.add_argument("--path", action="append", default=[], metavar="DIR", help="also import modules from DIR")
+    parser.add_argument("--version", action="version", version=f"amqp-dispatcher {VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="parked")
+    parked = commands.add_parser(
+        "parked",
+        help="list or replay the messages that on_error: retry parked",
+        description="List the messages in the parking queues of a config (leaving them there), or move them back "
+        "to the queue they failed in. Connection settings come from RABBITMQ_URL and the like, as for the service.",
+    )
+    parked.add_argument("action", choices=("ls", "replay"), help="ls: list; replay: move back to the work queue")
+    parked.add_argument("--config", default="config.yml", help="the YAML configuration (default: config.yml)")
+    parked.add_argument("--queue", metavar="QUEUE", help="only the parking queue of this work queue")
+    parked.add_argument("--limit", type=int, default=None, metavar="N", help="at most N messages (ls: 20, replay: all)")
+    parked.add_argument("--path", action="append", default=[], metavar="DIR", help="also import modules from DIR")
+    return parser
+
+
+def _parked(arguments: argparse.Namespace) -> int:
+    """`parked ls|replay`: the parking queues come from the config, the connection from the environment."""
+    try:
+        result = compile_file(arguments.config, arguments.path, 60.0, strict=False, package=_PACKAGE)
+    except UsageError as exc:
+        sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
+        return 2
+    if result.model is None:
+        sys.stderr.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
+        return EXIT_CONFIG
+    lots = {
+        (consumer.retry.parking_queue, consumer.queue): str(consumer.consumer)
+        for consumer in result.model.consumers
+        if consumer.retry is not None and arguments.queue in (None, consumer.queue)
+    }
+    if not lots:
+        which = f"for queue {arguments.queue!r} " if arguments.queue else ""
+        sys.stderr.write(f"amqp-dispatcher: no consumer {which}has on_error: retry, so nothing is parked\n")
+        return 2
+    try:
+        settings = from_environment(os.environ, default_heartbeat=result.model.heartbeat)
+        for (parking_queue, work_queue), consumer in sorted(lots.items()):
+            _parked_one(arguments.action, settings, parking_queue, work_queue, consumer, arguments.limit)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
+        return 2
+    except BrokerError as exc:
+        sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
+        return 3
+    return 0
+
+
+def _parked_one(
+    action: str, settings: ConnectionSettings, parking_queue: str, work_queue: str, consumer: str, limit: int | None
+) -> None:
+    from amqp_dispatcher.runtime import parked  # gevent and pika, only for this command
+
+    if action == "replay":
+        moved = parked.replay(settings, parking_queue, work_queue, limit if limit is not None else sys.maxsize)
+        sys.stdout.write(f"{parking_queue}: replayed {moved} message{'s' * (moved != 1)} to {work_queue}\n")
+        return
+    count, messages = parked.list_parked(settings, parking_queue, limit if limit is not None else 20)
+    sys.stdout.write(f"{parking_queue} ({consumer} on {work_queue}): {count} message{'s' * (count != 1)}\n")
+    for number, message in enumerate(messages, 1):
+        sys.stdout.write(f"  {number}. {message.describe()}\n")
+    if count > len(messages):
+        sys.stdout.write(f"  ... and {count - len(messages)} more (--limit N shows more)\n")
 
 
 def _exec_service(files: dict[str, str], paths: Sequence[str]) -> NoReturn:

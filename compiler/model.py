@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from amqp_dispatcher.runtime.spec import Binding, Exchange, Queue
+from amqp_dispatcher.runtime.spec import Binding, Exchange, Queue, RetryPolicy
 
 from .diagnostics import ConfigPath, Diagnostic, error
 from .refs import ImportRef
@@ -28,7 +28,8 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "queues": [],
     "exchanges": [],
 }
-CONSUMER_DEFAULTS: Mapping[str, Any] = {"consumer_count": 1, "prefetch_count": 1}
+CONSUMER_DEFAULTS: Mapping[str, Any] = {"consumer_count": 1, "prefetch_count": 1, "on_error": "requeue"}
+RETRY_DEFAULTS: Mapping[str, Any] = {"max_attempts": 5, "delays": [5, 30, 120]}
 QUEUE_DEFAULTS: Mapping[str, Any] = {
     "durable": True,
     "auto_delete": False,
@@ -70,6 +71,8 @@ class ConsumerModel:
     queue: str
     consumer_count: int
     prefetch_count: int
+    on_error: str
+    retry: RetryPolicy | None
     line: int
 
 
@@ -165,9 +168,20 @@ def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> Serv
         startup_timeout=float(settings["startup_timeout"]),
         startup_handler=parts.startup_handler.spec if parts.startup_handler else None,
         exchanges=tuple(entry.spec for entry in parts.exchanges),
-        queues=tuple(entry.spec for entry in parts.queues),
+        queues=tuple(entry.spec for entry in parts.queues) + _policy_queues(parts),
         consumers=tuple(entry.spec for entry in parts.consumers),
     )
+
+
+def _policy_queues(parts: Parts) -> tuple[Queue, ...]:
+    """The queues of retry policies that the config does not declare itself, once each."""
+    added: dict[str, Queue] = {}
+    for entry in parts.consumers:
+        if entry.spec.retry is not None:
+            for queue in retry_queues(entry.spec.queue, entry.spec.retry):
+                if queue.name not in parts.queue_names:
+                    added.setdefault(queue.name, queue)
+    return tuple(added.values())
 
 
 def build_exchange(raw: Mapping[str, Any]) -> Exchange:
@@ -233,13 +247,59 @@ def build_binding(raw: Mapping[str, Any]) -> Binding:
 
 def build_consumer(raw: Mapping[str, Any], line: int) -> ConsumerModel:
     values = {**CONSUMER_DEFAULTS, **raw}
+    retry = build_retry(values["queue"], values.get("retry") or {}) if values["on_error"] == "retry" else None
     return ConsumerModel(
         consumer=ImportRef.parse(values["consumer"]),
         queue=values["queue"],
         consumer_count=int(values["consumer_count"]),
         prefetch_count=int(values["prefetch_count"]),
+        on_error=values["on_error"],
+        retry=retry,
         line=line,
     )
+
+
+def build_retry(queue: str, raw: Mapping[str, Any]) -> RetryPolicy:
+    values = {**RETRY_DEFAULTS, **raw}
+    delays = tuple(float(delay) for delay in values["delays"])
+    return RetryPolicy(
+        max_attempts=int(values["max_attempts"]),
+        delays=delays,
+        delay_queues=tuple(f"{queue}.retry.{_delay_label(delay)}" for delay in delays),
+        parking_queue=values.get("parking_queue") or f"{queue}.parked",
+    )
+
+
+def retry_queues(queue: str, retry: RetryPolicy) -> list[Queue]:
+    """The queues a retry policy needs: one per delay, dead-lettering back to the work queue,
+    and the parking queue. All durable, so that a waiting message survives a broker restart."""
+    queues: dict[str, Queue] = {}
+    for delay, name in zip(retry.delays, retry.delay_queues, strict=True):
+        arguments = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue,
+            "x-message-ttl": round(delay * 1000),
+        }
+        queues[name] = _plain_queue(name, arguments)
+    queues[retry.parking_queue] = _plain_queue(retry.parking_queue, {})
+    return list(queues.values())
+
+
+def _plain_queue(name: str, arguments: dict[str, Any]) -> Queue:
+    return Queue(
+        name=name,
+        durable=True,
+        auto_delete=False,
+        exclusive=False,
+        passive=False,
+        arguments=_sorted(arguments),
+        bindings=(),
+    )
+
+
+def _delay_label(seconds: float) -> str:
+    milliseconds = round(seconds * 1000)
+    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
 
 
 def _items(data: Mapping[str, Any], key: str) -> list[tuple[int, Any]]:

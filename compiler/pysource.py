@@ -1,13 +1,15 @@
 """Python literals for generated code: exact, injection-proof, and already in ruff's format.
 
-Owns turning config values (strings, numbers, booleans, None, lists, dicts, tuples) into
-source text. Strings are escaped character by character, so no value can end a literal
-early; collections are written one item per line with a trailing comma, which ruff format
-keeps as it is. Knows nothing of templates or of what the values mean.
+Owns turning config values (strings, numbers, booleans, None, lists, dicts, tuples, and the
+runtime's frozen spec objects as keyword calls) into source text. Strings are escaped
+character by character, so no value can end a literal early; collections are written one item
+per line with a trailing comma, which ruff format keeps as it is. Knows nothing of templates
+or of what the values mean.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -34,6 +36,11 @@ def literal(value: Any, depth: int = 0) -> str:
         return _collection("[", [literal(item, depth + 1) for item in value], "]", depth)
     if isinstance(value, tuple):
         return _collection("(", [literal(item, depth + 1) for item in value], ")", depth)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [
+            f"{field.name}={literal(getattr(value, field.name), depth + 1)}" for field in dataclasses.fields(value)
+        ]
+        return _collection(f"{type(value).__name__}(", fields, ")", depth)
     raise TypeError(f"cannot write {type(value).__name__} as a literal")
 
 

@@ -120,6 +120,8 @@ def _runtime_names(model: ServiceModel) -> list[str]:
         names.add("Queue")
     if any(queue.bindings for queue in model.queues):
         names.add("Binding")
+    if any(consumer.retry is not None for consumer in model.consumers):
+        names.add("RetryPolicy")
     return sorted(names)
 
 

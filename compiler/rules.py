@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from amqp_dispatcher.runtime.spec import Queue
 
-from .arguments import CLASSIC, PREDECLARED_EXCHANGES, QUEUE_ARGUMENTS, STREAM, accepts
+from .arguments import CLASSIC, PREDECLARED_EXCHANGES, QUEUE_ARGUMENTS, QUORUM, STREAM, accepts
 from .diagnostics import ConfigPath, Diagnostic, Span, error, warning
 from .model import LEGACY_ARGUMENT_KEYS, ConsumerModel, Entry, Parts
 from .source import SourceDocument
@@ -26,6 +26,7 @@ def check(parts: Parts, document: SourceDocument) -> list[Diagnostic]:
     found += _queues(parts, document)
     found += _bindings(parts, document)
     found += _consumers(parts, document)
+    found += _policies(parts, document)
     return found
 
 
@@ -91,6 +92,92 @@ def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
             )
         if 0 < consumer.prefetch_count < consumer.consumer_count:
             yield _idle_instances(entry, document)
+
+
+def _policies(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    """Each consumer's on_error against the queue it reads and the names retry queues take."""
+    declared = {entry.spec.name: entry.spec for entry in parts.queues}
+    for entry in parts.consumers:
+        consumer, path = entry.spec, entry.path
+        queue = declared.get(consumer.queue)
+        if consumer.retry is None and (*path, "retry") in document.positions:
+            yield error(
+                "E309",
+                f"retry settings have no effect with on_error: {consumer.on_error}",
+                document.key_span((*path, "retry")),
+                (*path, "retry"),
+                hints=("add on_error: retry, or remove the retry settings",),
+            )
+        if consumer.retry is not None:
+            yield from _retry_rules(entry, queue, parts, document)
+        elif queue is not None and not queue.passive and "x-dead-letter-exchange" not in queue.arguments:
+            yield from _dropping_policies(entry, queue, document)
+
+
+def _retry_rules(
+    entry: Entry[ConsumerModel], queue: Queue | None, parts: Parts, document: SourceDocument
+) -> Iterator[Diagnostic]:
+    consumer, path = entry.spec, entry.path
+    retry = consumer.retry
+    assert retry is not None
+    limit = queue.arguments.get("x-delivery-limit") if queue is not None else None
+    if (
+        queue is not None
+        and isinstance(limit, int)
+        and 0 <= limit < retry.max_attempts
+        and _queue_type(queue) == QUORUM
+    ):
+        where = (*path, "retry", "max_attempts")
+        yield error(
+            "E309",
+            f"max_attempts {retry.max_attempts} is above the queue's x-delivery-limit {limit}: "
+            "the broker would drop or dead-letter the message before its last attempt",
+            document.value_span(where) if where in document.positions else document.key_span((*path, "on_error")),
+            where,
+            hints=(f"lower max_attempts to {limit} or less, or raise x-delivery-limit",),
+        )
+    for name in sorted(set(retry.delay_queues)):
+        size = _utf8_size(name)
+        if name in parts.queue_names:
+            yield error(
+                "E309",
+                f"the retry delay queue {name!r} is also declared under queues",
+                document.value_span((*path, "queue")),
+                (*path, "queue"),
+                hints=("rename that queue: the retry policy declares this one itself",),
+            )
+        elif size is not None and size > _MAX_NAME_BYTES:
+            yield error(
+                "E309",
+                f"the retry delay queue name {name[:40]!r}... is {size} bytes long; AMQP allows at most 255",
+                document.value_span((*path, "queue")),
+                (*path, "queue"),
+                hints=("shorten the queue name",),
+            )
+
+
+def _dropping_policies(entry: Entry[ConsumerModel], queue: Queue, document: SourceDocument) -> Iterator[Diagnostic]:
+    """Policies under which a failed message can vanish: worth saying at build time."""
+    consumer, path = entry.spec, entry.path
+    where = (*path, "on_error")
+    span = document.value_span(where) if where in document.positions else document.key_span(path)
+    if consumer.on_error == "reject":
+        yield warning(
+            "W406",
+            f"queue {queue.name!r} has no dead-letter exchange, so rejected messages are dropped",
+            span,
+            where,
+            hints=("set x_dead_letter_exchange on the queue, or use on_error: retry",),
+        )
+    elif _queue_type(queue) == QUORUM and "x-delivery-limit" not in queue.arguments:
+        yield warning(
+            "W407",
+            f"quorum queue {queue.name!r} has no dead-letter exchange: RabbitMQ 4.0 and later drop a message "
+            "that fails 20 times (the default x-delivery-limit)",
+            span,
+            where,
+            hints=("set x_dead_letter_exchange on the queue, or use on_error: retry to park failing messages",),
+        )
 
 
 def _idle_instances(entry: Entry[ConsumerModel], document: SourceDocument) -> Diagnostic:

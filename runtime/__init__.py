@@ -6,7 +6,7 @@ brings only gevent and pika.
 
 from __future__ import annotations
 
-from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, Queue, Service
+from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, Queue, RetryPolicy, Service
 from .version import VERSION
 
 
@@ -25,6 +25,7 @@ __all__ = [
     "ConsumerProtocol",
     "Exchange",
     "Queue",
+    "RetryPolicy",
     "Service",
     "run",
 ]

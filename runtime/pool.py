@@ -19,6 +19,7 @@ import gevent.queue
 
 from .errors import BrokerError, Fatal
 from .logs import PrefixedLog
+from .policy import restore_origin, settle_failure
 from .proxy import AMQPProxy
 from .publisher import Publisher
 from .spec import ConsumerEntry, ConsumerProtocol
@@ -227,15 +228,15 @@ class ConsumerPool:
 
     def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
         proxy = AMQPProxy(delivery, self._publisher, self.log)
+        restore_origin(delivery.message)
         try:
             instance.consume(proxy, delivery.message)
         except gevent.GreenletExit:
             raise
         except BaseException as error:  # the user's code must never take the service down
             self.log.exception("consume raised on delivery %d", delivery.tag)
-            # The original's policy: requeue. reject (not nack) lets quorum queues count the failure.
-            if not proxy.has_responded_to_message and not delivery.reject(requeue=True):
-                self.log.warning("could not requeue delivery %d: its channel has closed", delivery.tag)
+            if not proxy.has_responded_to_message:
+                settle_failure(delivery, error, self.entry, self.name, self._publisher, self.log)
             return error
         if not proxy.has_responded_to_message:
             proxy.ack()

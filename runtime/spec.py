@@ -71,6 +71,16 @@ class Queue:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """on_error: retry. `delay_queues[i]` holds a message for `delays[i]` seconds before attempt i + 2."""
+
+    max_attempts: int
+    delays: tuple[float, ...]
+    delay_queues: tuple[str, ...]
+    parking_queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerEntry:
     """One `consumers[]` entry: `consumer_count` instances of a class reading one queue."""
 
@@ -78,6 +88,8 @@ class ConsumerEntry:
     queue: str
     consumer_count: int
     prefetch_count: int
+    on_error: str  # "requeue", "reject" or "retry"
+    retry: RetryPolicy | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

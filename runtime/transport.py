@@ -159,6 +159,7 @@ class Channel:
         self._on_close: list[CloseCallback] = []
         self._confirm: gevent.event.AsyncResult | None = None
         self._returned: Any = None
+        self._getting: gevent.event.AsyncResult | None = None
         raw.add_on_close_callback(self._closed_by_pika)
 
     @property
@@ -250,6 +251,32 @@ class Channel:
             routing_key=binding.routing_key,
             arguments=dict(binding.arguments) or None,
         )
+
+    def message_count(self, queue: str) -> int:
+        """Ready messages in a queue that must exist (a passive declaration)."""
+        frame = self._rpc(self._raw.queue_declare, f"checking queue {queue!r}", queue=queue, passive=True)
+        return int(frame.method.message_count)
+
+    def get(self, queue: str) -> Delivery | None:
+        """One message from the queue, unacknowledged (basic.get); None when it is empty."""
+        if self._getting is None:
+            self._raw.add_callback(self._got_nothing, [pika.spec.Basic.GetEmpty], one_shot=False)
+        self._getting = gevent.event.AsyncResult()
+
+        def got(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
+            assert self._getting is not None
+            self._getting.set(Delivery(self, _message(method, properties, body)))
+
+        try:
+            self._raw.basic_get(queue, got, auto_ack=False)
+        except pika.exceptions.AMQPError as exc:
+            raise translate(exc, f"reading from {queue!r}") from exc
+        delivery: Delivery | None = _wait(self._getting, self.closed, f"reading from {queue!r}")
+        return delivery
+
+    def _got_nothing(self, _frame: Any) -> None:
+        if self._getting is not None:
+            self._getting.set(None)
 
     def enable_confirms(self) -> None:
         self._raw.add_on_return_callback(self._on_return)
@@ -431,7 +458,7 @@ def _message(method: Any, properties: Any, body: bytes) -> Message:
         "routing_key": method.routing_key,
         "delivery_tag": method.delivery_tag,
         "redelivered": bool(method.redelivered),
-        "consumer_tag": method.consumer_tag,
+        "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
     }
     return Message(bytes(body), {name: value for name, value in values.items() if value is not None}, info)
 

@@ -116,6 +116,7 @@ def test_defaults_and_examples_are_valid_values() -> None:
         ("queue", model.QUEUE_DEFAULTS),
         ("binding", model.BINDING_DEFAULTS),
         ("exchange", model.EXCHANGE_DEFAULTS),
+        ("retryPolicy", model.RETRY_DEFAULTS),
     ],
 )
 def test_schema_defaults_are_the_models(definition: str, defaults: dict[str, Any]) -> None:

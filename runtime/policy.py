@@ -1,0 +1,132 @@
+"""Error policies: what happens to a message whose `consume` raised.
+
+Owns the three policies of `on_error` and the retry protocol. `requeue` puts the message back
+at once (the original's behaviour); `reject` sends it to the queue's dead-letter exchange;
+`retry` republishes a copy, with publisher confirms, to a delay queue whose TTL dead-letters
+it back to the work queue, and acknowledges the original only once the copy is confirmed, so
+nothing is lost and nothing waits unacknowledged in memory. After the last attempt the copy goes
+to the parking queue with headers saying why. Knows nothing of channels or instances.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import PublishError
+from .message import PROPERTY_NAMES, Message
+
+if TYPE_CHECKING:
+    from .logs import PrefixedLog
+    from .publisher import Publisher
+    from .spec import ConsumerEntry
+    from .transport import Delivery
+
+# Headers of the retry protocol. Attempts counts failed attempts so far.
+ATTEMPTS = "x-dispatcher-attempts"
+LAST_ERROR = "x-dispatcher-error"
+ORIGINAL_EXCHANGE = "x-dispatcher-exchange"
+ORIGINAL_ROUTING_KEY = "x-dispatcher-routing-key"
+# Provenance of a parked message.
+EXCEPTION_TYPE = "x-dispatcher-exception-type"
+EXCEPTION_MESSAGE = "x-dispatcher-exception-message"
+CONSUMER = "x-dispatcher-consumer"
+QUEUE = "x-dispatcher-queue"
+PARKED_AT = "x-dispatcher-parked-at"
+
+_MAX_TEXT = 1000
+_PUBLISH_TIMEOUT = 30.0
+
+
+def restore_origin(message: Message) -> None:
+    """A retried message shows the exchange and routing key it first came with, as redelivered."""
+    headers = message.headers
+    if ATTEMPTS in headers:
+        message.delivery_info["exchange"] = headers.get(ORIGINAL_EXCHANGE, message.delivery_info["exchange"])
+        message.delivery_info["routing_key"] = headers.get(ORIGINAL_ROUTING_KEY, message.delivery_info["routing_key"])
+        message.delivery_info["redelivered"] = True
+
+
+def settle_failure(
+    delivery: Delivery, error: BaseException, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
+) -> None:
+    """Settle an unanswered message whose consume raised, as the entry's policy says."""
+    if entry.on_error == "reject":
+        _answer(delivery.reject(requeue=False), "reject", delivery, log)
+    elif entry.on_error == "retry" and entry.retry is not None:
+        _retry(delivery, error, entry, name, publisher, log)
+    else:
+        # reject (not nack) so that quorum queues count the failure towards their delivery limit.
+        _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+
+
+def _retry(
+    delivery: Delivery, error: BaseException, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
+) -> None:
+    retry = entry.retry
+    assert retry is not None
+    message = delivery.message
+    attempts = _attempts(message.headers) + 1
+    headers = {
+        **message.headers,
+        ATTEMPTS: attempts,
+        LAST_ERROR: _text(f"{type(error).__name__}: {error}"),
+        ORIGINAL_EXCHANGE: message.headers.get(ORIGINAL_EXCHANGE, message.delivery_info["exchange"]),
+        ORIGINAL_ROUTING_KEY: message.headers.get(ORIGINAL_ROUTING_KEY, message.delivery_info["routing_key"]),
+    }
+    if attempts >= retry.max_attempts:
+        target = retry.parking_queue
+        headers.update(
+            {
+                EXCEPTION_TYPE: f"{type(error).__module__}.{type(error).__qualname__}",
+                EXCEPTION_MESSAGE: _text(str(error)),
+                CONSUMER: name,
+                QUEUE: entry.queue,
+                PARKED_AT: int(time.time()),
+            }
+        )
+    else:
+        target = retry.delay_queues[min(attempts - 1, len(retry.delay_queues) - 1)]
+    properties = {key: value for key, value in message.properties.items() if key in PROPERTY_NAMES}
+    # The copy is persistent whatever the original was, and never expires: it must survive
+    # while it waits, and a parking queue must not lose what it holds.
+    properties.update(headers=headers, delivery_mode=2)
+    properties.pop("cluster_id", None)
+    properties.pop("expiration", None)
+    try:
+        publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
+    except PublishError as failure:
+        log.error("could not move delivery %d to %s (%s); requeueing it instead", delivery.tag, target, failure)
+        _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+        return
+    _answer(delivery.ack(), "ack", delivery, log)
+    if target == retry.parking_queue:
+        log.warning(
+            "parked delivery %d in %s after %d attempts: %s", delivery.tag, target, attempts, headers[LAST_ERROR]
+        )
+    else:
+        delay = retry.delays[retry.delay_queues.index(target)]
+        log.info(
+            "delivery %d will be retried in %g s (attempt %d of %d)",
+            delivery.tag,
+            delay,
+            attempts + 1,
+            retry.max_attempts,
+        )
+
+
+def _attempts(headers: Mapping[str, Any]) -> int:
+    value = headers.get(ATTEMPTS, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _answer(sent: bool, how: str, delivery: Delivery, log: PrefixedLog) -> None:
+    if not sent:
+        log.warning(
+            "could not %s delivery %d: its channel has closed, and the broker has requeued it", how, delivery.tag
+        )
+
+
+def _text(value: str) -> str:
+    return value if len(value) <= _MAX_TEXT else value[: _MAX_TEXT - 3] + "..."
