@@ -25,6 +25,7 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "heartbeat": 20,
     "shutdown_timeout": 30.0,
     "startup_timeout": 60.0,
+    "blocking_threshold": None,
     "queues": [],
     "exchanges": [],
 }
@@ -86,6 +87,7 @@ class ServiceModel:
     heartbeat: int
     shutdown_timeout: float
     startup_timeout: float
+    blocking_threshold: float | None
     startup_handler: ImportRef | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]
@@ -166,6 +168,7 @@ def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> Serv
         heartbeat=int(settings["heartbeat"]),
         shutdown_timeout=float(settings["shutdown_timeout"]),
         startup_timeout=float(settings["startup_timeout"]),
+        blocking_threshold=None if settings["blocking_threshold"] is None else float(settings["blocking_threshold"]),
         startup_handler=parts.startup_handler.spec if parts.startup_handler else None,
         exchanges=tuple(entry.spec for entry in parts.exchanges),
         queues=tuple(entry.spec for entry in parts.queues) + _policy_queues(parts),

@@ -77,7 +77,10 @@ class ConsumerPool:
     def start(self) -> None:
         """Create the instances (in their worker greenlets); they wait for messages."""
         for slot in range(self.entry.consumer_count):
-            self._workers[slot] = gevent.spawn(self._work, slot)
+            worker = gevent.spawn(self._work, slot)
+            # The watchdog names a blocking greenlet by this name.
+            worker.name = f"consumer {self.name} on queue {self.entry.queue!r} (instance {slot})"
+            self._workers[slot] = worker
 
     def attach(self, connection: Connection) -> None:
         """Open this entry's channel on a new connection and start consuming."""

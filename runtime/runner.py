@@ -33,6 +33,7 @@ from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
 from .spec import Service
 from .supervisor import ConnectionSupervisor
+from .watchdog import HubWatchdog, default_threshold
 
 log = logging.getLogger("amqp-dispatcher")
 
@@ -90,6 +91,16 @@ class ServiceRunner:
             self.settings.describe(),
             self.settings.heartbeat,
         )
+        threshold = self.service.blocking_threshold
+        watchdog = HubWatchdog(default_threshold(self.settings.heartbeat) if threshold is None else threshold)
+        if watchdog.threshold > 0:
+            watchdog.start()
+        try:
+            return self._serve()
+        finally:
+            watchdog.stop()
+
+    def _serve(self) -> int:
         for pool in self.pools:
             pool.start()
         supervisor = gevent.spawn(self.supervisor.run)

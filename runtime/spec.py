@@ -102,6 +102,7 @@ class Service:
     heartbeat: int
     shutdown_timeout: float
     startup_timeout: float
+    blocking_threshold: float | None  # None: derived from the heartbeat at start
     startup_handler: Callable[[], object] | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]

@@ -21,6 +21,7 @@ SERVICE = Service(
     heartbeat=20,
     shutdown_timeout=10.0,
     startup_timeout=60.0,
+    blocking_threshold=None,
     startup_handler=configure,
     exchanges=(
         Exchange(

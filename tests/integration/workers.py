@@ -132,3 +132,17 @@ def startup():
 
 def failing_startup():
     raise RuntimeError("cannot start: the database is down")
+
+
+class Blocker:
+    """Blocks the whole gevent hub, as unpatched blocking I/O does."""
+
+    def consume(self, amqp, msg):
+        import time
+
+        emit("block-start", body=msg.body.decode())
+        time.sleep(float(msg.headers.get("block", "1")))
+        emit("block-end", body=msg.body.decode())
+
+    def shutdown(self, exception=None):
+        pass
