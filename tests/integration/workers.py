@@ -8,6 +8,7 @@ answer (ack / nack / nack-no-requeue / reject / reject-requeue / double-ack / no
 import itertools
 import json
 import os
+import time
 
 import gevent
 
@@ -15,7 +16,7 @@ _ids = itertools.count(1)
 
 
 def emit(event, **fields):
-    line = json.dumps({"event": event, "pid": os.getpid(), **fields}, default=repr) + "\n"
+    line = json.dumps({"event": event, "pid": os.getpid(), "t": time.time(), **fields}, default=repr) + "\n"
     with open(os.environ["EVENTS_FILE"], "a", encoding="utf-8") as events:
         events.write(line)
 
@@ -138,11 +139,44 @@ class Blocker:
     """Blocks the whole gevent hub, as unpatched blocking I/O does."""
 
     def consume(self, amqp, msg):
-        import time
-
         emit("block-start", body=msg.body.decode())
         time.sleep(float(msg.headers.get("block", "1")))
         emit("block-end", body=msg.body.decode())
+
+    def shutdown(self, exception=None):
+        pass
+
+
+class Tally:
+    """Records each message's body (an id) when done; sleeps if the message asks to."""
+
+    def consume(self, amqp, msg):
+        pause = msg.headers.get("sleep")
+        if pause:
+            gevent.sleep(float(pause))
+        if msg.headers.get("fail"):
+            emit("failed", body=msg.body.decode("utf-8", "replace"))
+            raise ValueError(f"poison {msg.body!r}")
+        emit("done", body=msg.body.decode("utf-8", "replace"), redelivered=msg.delivery_info["redelivered"])
+
+    def shutdown(self, exception=None):
+        pass
+
+
+class Inspector:
+    """Reports what arrived (sizes, hashes, header types) without echoing large bodies."""
+
+    def consume(self, amqp, msg):
+        import hashlib
+
+        emit(
+            "inspected",
+            id=msg.properties.get("message_id"),
+            body_type=type(msg.body).__name__,
+            size=len(msg.body),
+            sha256=hashlib.sha256(msg.body).hexdigest(),
+            header_types={key: type(value).__name__ for key, value in msg.headers.items()},
+        )
 
     def shutdown(self, exception=None):
         pass

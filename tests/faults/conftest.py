@@ -1,0 +1,143 @@
+"""The fault-injection suite: every scenario accounts for every message, and lost must be 0.
+
+Each scenario records one Summary (sent, processed, duplicates, parked, still queued, lost,
+recovery seconds). At the end of the run the summaries are printed, and written to the table
+in docs/reliability.md (rows of scenarios that did not run are kept from the last run). The
+broker is left running, even when a scenario fails half-way through a restart.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.conftest import broker, project, services, vhost  # noqa: F401 - fixtures
+
+PAGE = ROOT / "docs" / "reliability.md"
+_TABLE_START, _TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+_RESULTS: list[Summary] = []
+
+
+@dataclass
+class Summary:
+    number: str
+    scenario: str
+    sent: int
+    processed: int
+    duplicates: int
+    parked: int
+    queued: int
+    lost: int
+    recovery: float | None
+    note: str = ""
+
+    def line(self) -> str:
+        recovery = f"{self.recovery:.1f}s" if self.recovery is not None else "-"
+        return (
+            f"[{self.number}] {self.scenario}: sent={self.sent} processed={self.processed} "
+            f"duplicates={self.duplicates} parked={self.parked} queued={self.queued} lost={self.lost} "
+            f"recovery={recovery}"
+        )
+
+    def row(self) -> str:
+        recovery = f"{self.recovery:.1f}" if self.recovery is not None else "-"
+        cells = [self.number, self.scenario, self.sent, self.processed, self.duplicates, self.parked, self.queued]
+        cells += [self.lost, recovery, self.note]
+        return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def account(
+    number: str,
+    scenario: str,
+    sent: list[str],
+    processed: list[str],
+    *,
+    parked: list[str] = (),  # type: ignore[assignment]
+    queued: list[str] = (),  # type: ignore[assignment]
+    recovery: float | None = None,
+    note: str = "",
+) -> Summary:
+    """Where every id went; an id is lost if it was neither processed, parked, nor still queued."""
+    expected = set(sent)
+    done = set(processed) & expected
+    found = done | (set(parked) & expected) | (set(queued) & expected)
+    summary = Summary(
+        number=number,
+        scenario=scenario,
+        sent=len(expected),
+        processed=len(done),
+        duplicates=len(processed) - len(set(processed)),
+        parked=len(set(parked) & expected),
+        queued=len(set(queued) & expected - done),
+        lost=len(expected - found),
+        recovery=recovery,
+        note=note,
+    )
+    _RESULTS.append(summary)
+    return summary
+
+
+def _broker_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), 2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_stays_up() -> Iterator[None]:
+    """Whatever a scenario did to the broker, it runs again afterwards."""
+    yield
+    if _broker_answers():
+        return
+    subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120, check=False)
+    subprocess.run(["rabbitmqctl", "await_startup"], capture_output=True, timeout=120, check=False)
+    if not _broker_answers():
+        subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60, check=False)
+        subprocess.run(["rabbitmqctl", "await_startup"], capture_output=True, timeout=120, check=False)
+    for _ in range(60):
+        if _broker_answers():
+            return
+        time.sleep(1)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not _RESULTS:
+        return
+    terminalreporter.section("reliability: where every message went")
+    for summary in _RESULTS:
+        terminalreporter.write_line(summary.line())
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
+    if not _RESULTS or not PAGE.exists():
+        return
+    text = PAGE.read_text(encoding="utf-8")
+    start, end = text.index(_TABLE_START), text.index(_TABLE_END)
+    rows = {
+        match.group(1): line for line in text[start:end].splitlines() if (match := re.match(r"\| (\d+[a-z]?) \|", line))
+    }
+    rows.update({summary.number: summary.row() for summary in _RESULTS})
+    header = (
+        f"Last run: {datetime.date.today().isoformat()}, Python {platform.python_version()}, "
+        f"RabbitMQ {_rabbitmq_version()}.\n\n"
+        "| # | scenario | sent | processed | duplicates | parked | queued | lost | recovery (s) | notes |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    table = header + "\n".join(rows[key] for key in sorted(rows, key=lambda k: (int(re.sub(r"\D", "", k)), k)))
+    PAGE.write_text(text[: start + len(_TABLE_START)] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+
+
+def _rabbitmq_version() -> str:
+    result = subprocess.run(["rabbitmqctl", "version"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "?"
