@@ -32,13 +32,28 @@ PROPERTY_NAMES = (
 class Message:
     """One delivery's content. Decoding is left to the consumer: see `text`."""
 
-    __slots__ = ("body", "delivery_info", "headers", "properties")
+    __slots__ = ("_delivery_info", "_properties", "body")
 
     def __init__(self, body: bytes, properties: dict[str, Any], delivery_info: dict[str, Any]) -> None:
         self.body = body
-        self.properties = properties
-        self.headers: dict[str, Any] = properties.get("headers") or {}
-        self.delivery_info = delivery_info
+        self._properties: dict[str, Any] | None = properties
+        self._delivery_info: dict[str, Any] | None = delivery_info
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The properties that are set, by AMQP name; the headers are under "headers"."""
+        assert self._properties is not None
+        return self._properties
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return self.properties.get("headers") or {}
+
+    @property
+    def delivery_info(self) -> dict[str, Any]:
+        """exchange, routing_key, delivery_tag, redelivered and consumer_tag."""
+        assert self._delivery_info is not None
+        return self._delivery_info
 
     @property
     def text(self) -> str:

@@ -57,8 +57,9 @@ class ConsumerPool:
         self._workers: dict[int, gevent.Greenlet[Any, None]] = {}
         self._instances: dict[int, ConsumerProtocol] = {}
         self._busy: set[int] = set()
+        # Set when the last busy instance finishes; only wait_idle() clears and waits on it, so
+        # the per-message path costs a set lookup, not an Event.
         self._idle = gevent.event.Event()
-        self._idle.set()
         self._recovery: gevent.Greenlet[Any, None] | None = None
         self.on_fatal: Callable[[BrokerError], None] = lambda error: None
         self.redeclare: Callable[[Channel], None] = lambda channel: None
@@ -129,8 +130,10 @@ class ConsumerPool:
 
     def wait_idle(self, timeout: float, interrupt: gevent.event.Event) -> bool:
         """Wait until no instance is handling a message; False on timeout or interrupt."""
-        gevent.wait([self._idle, interrupt], count=1, timeout=max(timeout, 0))
-        return bool(self._idle.is_set())
+        if self._busy:
+            self._idle.clear()
+            gevent.wait([self._idle, interrupt], count=1, timeout=max(timeout, 0))
+        return not self._busy
 
     def close(self) -> None:
         """Stop the idle workers and call shutdown(None) once on each idle instance."""
@@ -209,7 +212,6 @@ class ConsumerPool:
                 delivery.nack(requeue=True)
                 break
             self._busy.add(slot)
-            self._idle.clear()
             try:
                 error = self._handle(instance, delivery)
             finally:

@@ -36,7 +36,7 @@ from .errors import (
     PublishReturned,
     PublishTimeout,
 )
-from .message import PROPERTY_NAMES, Message
+from .message import Message
 from .settings import ConnectionSettings, Endpoint
 from .spec import Binding, Exchange, Queue
 
@@ -450,17 +450,55 @@ def _endpoint_of(raw: GeventConnection) -> str:
     return f"{parameters.host}:{parameters.port}"
 
 
+class _DeliveredMessage(Message):
+    """A Message over pika's frames, which builds its dicts only when a consumer reads them.
+
+    Most consumers read the body and perhaps the headers; building the property and
+    delivery_info dicts for every message would be work on the hot path for nothing.
+    """
+
+    __slots__ = ("_method", "_raw")
+
+    def __init__(self, method: Any, properties: Any, body: bytes) -> None:
+        self.body = body
+        self._method = method
+        self._raw = properties
+        self._properties = None
+        self._delivery_info = None
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        if self._properties is None:
+            # BasicProperties keeps exactly the AMQP properties as instance attributes.
+            self._properties = {name: value for name, value in vars(self._raw).items() if value is not None}
+        return self._properties
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        headers: dict[str, Any] = self._raw.headers or {}
+        return headers
+
+    @property
+    def delivery_info(self) -> dict[str, Any]:
+        if self._delivery_info is None:
+            method = self._method
+            self._delivery_info = {
+                "exchange": method.exchange,
+                "routing_key": method.routing_key,
+                "delivery_tag": method.delivery_tag,
+                "redelivered": method.redelivered,
+                "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
+            }
+        return self._delivery_info
+
+    @property
+    def delivery_tag(self) -> int:
+        return int(self._method.delivery_tag)
+
+
 def _message(method: Any, properties: Any, body: bytes) -> Message:
     """Our Message from pika's frames: bytes body, unset properties left out."""
-    values = {name: getattr(properties, name) for name in PROPERTY_NAMES}
-    info = {
-        "exchange": method.exchange,
-        "routing_key": method.routing_key,
-        "delivery_tag": method.delivery_tag,
-        "redelivered": bool(method.redelivered),
-        "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
-    }
-    return Message(bytes(body), {name: value for name, value in values.items() if value is not None}, info)
+    return _DeliveredMessage(method, properties, body)
 
 
 def encode_properties(properties: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,3 +59,31 @@ def test_broker_errors_are_translated_by_class(error: Exception, expected: type)
     translated = transport.translate(error, "declaring queue 'q'")
     assert type(translated) is expected
     assert str(translated).startswith("declaring queue 'q': ")
+
+
+def test_pika_properties_hold_exactly_the_amqp_properties() -> None:
+    """The delivery path reads BasicProperties' __dict__ as the property set: keep that true."""
+    import pika
+
+    from amqp_dispatcher.runtime.message import PROPERTY_NAMES
+
+    assert set(vars(pika.BasicProperties())) == set(PROPERTY_NAMES)
+
+
+def test_a_message_keeps_only_the_properties_that_are_set() -> None:
+    import pika
+    import pika.spec
+
+    method = pika.spec.Basic.Deliver(
+        consumer_tag="ctag", delivery_tag=7, redelivered=True, exchange="e", routing_key="k"
+    )
+    message = transport._message(method, pika.BasicProperties(content_type="text/plain", headers={"a": 1}), b"\xff")
+    assert message.body == b"\xff" and message.headers == {"a": 1}
+    assert message.properties == {"content_type": "text/plain", "headers": {"a": 1}}
+    assert message.delivery_info == {
+        "exchange": "e",
+        "routing_key": "k",
+        "delivery_tag": 7,
+        "redelivered": True,
+        "consumer_tag": "ctag",
+    }

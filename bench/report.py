@@ -1,0 +1,81 @@
+"""The benchmark's results page: the table in bench/README.md, results.json, and a chart of ratios."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+from .scenarios import Figure
+
+HERE = Path(__file__).resolve().parent
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def write(figures: Sequence[Figure], directory: Path = HERE) -> None:
+    (directory / "results.json").write_text(
+        json.dumps([asdict(f) | {"ratio": f.ratio} for f in figures], indent=2) + "\n"
+    )
+    chart(figures, directory / "ratios.png")
+    readme = directory / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    readme.write_text(f"{head}{START}\n{table(figures)}\n{END}{tail}", encoding="utf-8")
+
+
+def table(figures: Sequence[Figure]) -> str:
+    version = subprocess.run(["rabbitmqctl", "version"], capture_output=True, text=True, check=False).stdout.strip()
+    lines = [
+        f"Latest full run: {date.today().isoformat()}, Python {platform.python_version()}, RabbitMQ {version or '?'}, "
+        "2 shared cores. Medians of the rounds; ratio = ours / bare.",
+        "",
+        "| # | what | ours | bare pika (or theoretical) | ratio | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for figure in figures:
+        bare = f"{_num(figure.bare)} {figure.unit}" if figure.bare else "-"
+        ratio = f"{figure.ratio:.2f}" if figure.ratio is not None else "-"
+        met = "-" if figure.met is None else ("yes" if figure.met else "**no**")
+        lines.append(
+            f"| {figure.scenario} | {figure.label} | {_num(figure.ours)} {figure.unit} | {bare} | {ratio} | "
+            f"{figure.target} | {met} |"
+        )
+    lines += ["", "![Ratios against the bare pika loop](ratios.png)"]
+    return "\n".join(lines)
+
+
+def chart(figures: Sequence[Figure], path: Path) -> None:
+    """Horizontal bars of each ratio, with the line at 1.0 (as fast, or as costly, as bare pika)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    compared = [figure for figure in figures if figure.ratio is not None]
+    labels = [f"{f.scenario}. {f.label} ({f.unit})" for f in compared]
+    ratios = [f.ratio or 0.0 for f in compared]
+    colours = ["#c0392b" if f.met is False else "#2e86c1" for f in compared]
+    height = 0.45 * len(compared) + 1.2
+    figure, axes = plt.subplots(figsize=(9, height))
+    axes.barh(range(len(compared)), ratios, color=colours)
+    axes.set_yticks(range(len(compared)), labels, fontsize=8)
+    axes.invert_yaxis()
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    for index, ratio in enumerate(ratios):
+        axes.text(ratio, index, f" {ratio:.2f}", va="center", fontsize=8)
+    axes.set_xlabel("ours / bare pika GeventConnection loop (or / theoretical); red: target missed")
+    axes.set_xlim(0, max(1.3, max(ratios, default=1.0) * 1.15))
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"

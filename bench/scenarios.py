@@ -1,0 +1,303 @@
+"""The benchmark scenarios. Each returns Figures: ours, the bare pika loop's, the ratio, the target.
+
+Both sides run in fresh processes on the same vhost, alternating A B A B over the rounds, and
+each figure is the median of its rounds: on a shared 2-core machine absolute numbers mean
+little, ratios measured side by side mean a lot.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+
+from . import build_time
+from .harness import Broker, Project, Subject
+
+
+@dataclass(frozen=True)
+class Figure:
+    scenario: str
+    label: str
+    unit: str
+    ours: float
+    bare: float | None  # the bare pika loop, or the theoretical figure
+    target: str
+    met: bool | None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.bare if self.bare else None
+
+    def line(self) -> str:
+        versus = f" (bare: {_num(self.bare)} {self.unit}, ratio {self.ratio:.2f})" if self.bare else ""
+        verdict = "" if self.met is None else (" ok" if self.met else " MISSED")
+        return f"{self.scenario} {self.label}: {_num(self.ours)} {self.unit}{versus}; target {self.target}:{verdict}"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Size:
+    rounds: int  # scenarios 1, 2 and 5; latency runs are long, and take latency_rounds
+    latency_rounds: int
+    messages: int
+    io_messages: int
+    latency_rate: int
+    latency_seconds: float
+    scale_queues: int
+    scale_instances: int
+    publish_messages: int
+    idle_seconds: float
+
+
+FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0)
+QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0)
+
+
+def _config(consumer: str, *, count: int, prefetch: int, queues: int = 1, extra: str = "") -> str:
+    entries = "".join(
+        f"  - consumer: bench_consumers:{consumer}\n    queue: bench-in{_suffix(n, queues)}\n"
+        f"    consumer_count: {count}\n    prefetch_count: {prefetch}\n"
+        for n in range(queues)
+    )
+    declared = "".join(f"  - queue: bench-in{_suffix(n, queues)}\n    durable: false\n" for n in range(queues))
+    return f"name: bench\n{extra}consumers:\n{entries}queues:\n{declared}  - queue: bench-out\n    durable: false\n"
+
+
+def _suffix(number: int, total: int) -> str:
+    return "" if total == 1 else f"-{number}"
+
+
+def _alternate(
+    rounds: int, ours: Callable[[], dict[str, Any]], bare: Callable[[], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    mine, theirs = [], []
+    for _ in range(rounds):
+        mine.append(ours())
+        theirs.append(bare())
+    return mine, theirs
+
+
+def _rate(result: dict[str, Any]) -> float:
+    """Messages per second inside the measured window (see probes.Probe)."""
+    return float(result["count"] / result["seconds"])
+
+
+def _cpu_per_message(result: dict[str, Any]) -> float:
+    return float(result["cpu_seconds"] / result["count"] * 1e6)
+
+
+def _consume(broker: Broker, subject: Callable[[], Subject], queue: str, count: int) -> dict[str, Any]:
+    broker.fill(queue, count)
+    run = subject()
+    try:
+        return run.result()
+    finally:
+        run.stop()
+        broker.purge(queue)
+
+
+def consume_and_ack(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 1: a no-op consumer; messages/s and CPU per message against the bare loop."""
+    figures = []
+    broker.declare("bench-in", "bench-out")
+    for prefetch in (100, 1000):
+        for count in (1, 10):
+            figures += _consume_and_ack(broker, size, prefetch, count)
+    return figures
+
+
+def _consume_and_ack(broker: Broker, size: Size, prefetch: int, count: int) -> list[Figure]:
+    project = Project(_config("NoOp", count=count, prefetch=prefetch))
+    n = size.messages
+    try:
+        mine, theirs = _alternate(
+            size.rounds,
+            functools.partial(
+                _consume, broker, functools.partial(Subject.dispatcher, project, broker, n), "bench-in", n
+            ),
+            functools.partial(
+                _consume, broker, functools.partial(Subject.bare, "ack", "bench-in", prefetch, broker, n), "bench-in", n
+            ),
+        )
+    finally:
+        project.remove()
+    label = f"consume+ack, prefetch {prefetch}, consumer_count {count}"
+    rate, bare_rate = statistics.median(map(_rate, mine)), statistics.median(map(_rate, theirs))
+    cpu, bare_cpu = statistics.median(map(_cpu_per_message, mine)), statistics.median(map(_cpu_per_message, theirs))
+    return [
+        Figure("1", label, "msg/s", rate, bare_rate, "≥ 0.95×", rate >= 0.95 * bare_rate),
+        Figure("1", label, "µs CPU/msg", cpu, bare_cpu, "≤ 1.1×", cpu <= 1.1 * bare_cpu),
+    ]
+
+
+def io_bound(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 2: 200 instances that each wait 50 ms: against the theoretical 4,000 msg/s."""
+    broker.declare("bench-in", "bench-out")
+    project = Project(_config("Sleeper", count=200, prefetch=400))
+    try:
+        rates = [
+            _rate(
+                _consume(
+                    broker, lambda: Subject.dispatcher(project, broker, size.io_messages), "bench-in", size.io_messages
+                )
+            )
+            for _ in range(size.rounds)
+        ]
+    finally:
+        project.remove()
+    rate = statistics.median(rates)
+    return [Figure("2", "I/O-bound, 200 instances × 50 ms", "msg/s", rate, 4000.0, "≥ 0.9× theoretical", rate >= 3600)]
+
+
+def latency(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 3: publish at a steady rate; time from publish to the start of consume."""
+    broker.declare("bench-in", "bench-out")
+    count = int(size.latency_rate * size.latency_seconds)
+    project = Project(_config("Latency", count=10, prefetch=100))
+
+    def run(subject: Callable[[], Subject], ready: str) -> dict[str, Any]:
+        process = subject()
+        try:
+            process.wait_for_log(ready)
+            _publish_steadily(broker, "bench-in", size.latency_rate, count)
+            return process.result()
+        finally:
+            process.stop()
+            broker.purge("bench-in")
+
+    try:
+        mine, theirs = _alternate(
+            size.latency_rounds,
+            lambda: run(lambda: Subject.dispatcher(project, broker, count), "ready:"),
+            lambda: run(lambda: Subject.bare("latency", "bench-in", 100, broker, count), "ready"),
+        )
+    finally:
+        project.remove()
+    figures = []
+    for name, quantile in (("p50", 0.50), ("p99", 0.99), ("max", 1.0)):
+        ours = statistics.median(_quantile(result["latencies"], quantile) for result in mine) * 1000
+        bare = statistics.median(_quantile(result["latencies"], quantile) for result in theirs) * 1000
+        target, met = ("< 5 ms", ours < 5) if name == "p99" else ("-", None)
+        figures.append(Figure("3", f"latency {name} at {size.latency_rate} msg/s", "ms", ours, bare, target, met))
+    return figures
+
+
+def scale(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 4: many instances in one process: time until every consumer is registered, and RSS."""
+    total = size.scale_queues * size.scale_instances
+    project = Project(
+        _config("NoOp", count=size.scale_instances, prefetch=size.scale_instances, queues=size.scale_queues)
+    )
+    try:
+        started = time.monotonic()
+        process = Subject.dispatcher(project, broker, 1)
+        try:
+            process.wait_for_log("ready:", timeout=120)
+            seconds = time.monotonic() - started
+            rss = process.rss_megabytes()
+        finally:
+            process.stop()
+    finally:
+        project.remove()
+    label = f"{total:,} instances over {size.scale_queues} queues"
+    return [
+        Figure("4", f"{label}: start to all registered", "s", seconds, None, "< 3 s", seconds < 3),
+        Figure("4", f"{label}: resident memory", "MB", rss, None, "< 300 MB", rss < 300),
+    ]
+
+
+def publishing(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 5: consume, publish with confirms, ack, one at a time: against the bare loop doing the same."""
+    broker.declare("bench-in", "bench-out")
+    count = size.publish_messages
+    project = Project(_config("Republisher", count=1, prefetch=1))
+
+    def drained(subject: Callable[[], Subject]) -> dict[str, Any]:
+        result = _consume(broker, subject, "bench-in", count)
+        broker.purge("bench-out")
+        return result
+
+    try:
+        mine, theirs = _alternate(
+            size.rounds,
+            lambda: drained(lambda: Subject.dispatcher(project, broker, count)),
+            lambda: drained(lambda: Subject.bare("publish", "bench-in", 1, broker, count)),
+        )
+    finally:
+        project.remove()
+    rate, bare = statistics.median(map(_rate, mine)), statistics.median(map(_rate, theirs))
+    return [Figure("5", "consume, publish with confirm, ack", "msg/s", rate, bare, "-", None)]
+
+
+def build(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 6: building 1,000 consumers over 200 queues, and importing the package."""
+    result = build_time.run(size.rounds)
+    return [
+        Figure(
+            "6", "build 1,000 consumers over 200 queues", "s", result["build_s"], None, "< 2 s", result["build_s"] < 2
+        ),
+        Figure("6", "import of the generated package", "ms", result["import_s"] * 1000, None, "-", None),
+    ]
+
+
+def idle(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 7: an idle service with 10 consumer entries."""
+    project = Project(_config("NoOp", count=4, prefetch=4, queues=10))
+    try:
+        process = Subject.dispatcher(project, broker, 1)
+        try:
+            process.wait_for_log("ready:")
+            time.sleep(1)
+            before, started = process.cpu_seconds(), time.monotonic()
+            time.sleep(size.idle_seconds)
+            share = (process.cpu_seconds() - before) / (time.monotonic() - started) * 100
+        finally:
+            process.stop()
+    finally:
+        project.remove()
+    return [
+        Figure(
+            "7", f"idle, 10 consumer entries, {size.idle_seconds:g} s", "% of a core", share, None, "< 1%", share < 1
+        )
+    ]
+
+
+SCENARIOS: dict[str, Callable[[Broker, Size], list[Figure]]] = {
+    "1": consume_and_ack,
+    "2": io_bound,
+    "3": latency,
+    "4": scale,
+    "5": publishing,
+    "6": build,
+    "7": idle,
+}
+
+
+def _quantile(values: list[float], quantile: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+
+def _publish_steadily(broker: Broker, queue: str, rate: int, count: int) -> None:
+    """`count` messages at `rate` per second, each stamped with its publish time."""
+    connection = broker.connection()
+    channel = connection.channel()
+    started = time.perf_counter()
+    for number in range(count):
+        delay = started + number / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        properties = pika.BasicProperties(headers={"published_at": repr(time.time())})
+        channel.basic_publish("", queue, b"x" * 200, properties)
+    connection.close()
