@@ -16,7 +16,7 @@ from typing import Any
 
 import pika
 
-from . import build_time
+from . import build_time, layer
 from .harness import Broker, Project, Subject
 
 
@@ -114,6 +114,10 @@ def consume_and_ack(broker: Broker, size: Size) -> list[Figure]:
     for prefetch in (100, 1000):
         for count in (1, 10):
             figures += _consume_and_ack(broker, size, prefetch, count)
+    cost = statistics.median(layer.cost_per_message() for _ in range(3))
+    figures.append(
+        Figure("1", "our per-message layer alone, no broker (diagnostic)", "µs CPU/msg", cost, None, "-", None)
+    )
     return figures
 
 
