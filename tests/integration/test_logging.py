@@ -28,12 +28,7 @@ def test_pool_lines_name_the_consumer_entry_and_its_queue(project, services, vho
     assert len(pool_lines) >= 3
     assert all("consumer workers:Recorder on queue 'work': " in line for line in pool_lines)
     names = {line.split()[3].split("[")[0] for line in service.log.splitlines() if line[:4].isdigit()}
-    assert names <= {
-        "amqp-dispatcher",
-        "amqp-dispatcher.pool",
-        "amqp-dispatcher.connection",
-        "amqp-dispatcher.topology",
-    }
+    assert names <= {f"amqp-dispatcher{suffix}" for suffix in ("", ".pool", ".connection", ".topology", ".watchdog")}
 
 
 def test_logging_file_config_is_applied(project, services, vhost, tmp_path) -> None:
