@@ -204,15 +204,16 @@ class Channel:
 
     def settle(self, delivery_tag: int, how: str, *, requeue: bool = False) -> bool:
         """ack, nack or reject on this channel; False, sending nothing, if the channel has closed."""
-        if not self.is_open:
+        raw = self._raw  # on every message: one lookup, not a property chain
+        if not raw.is_open:
             return False
         try:
             if how == "ack":
-                self._raw.basic_ack(delivery_tag)
+                raw.basic_ack(delivery_tag)
             elif how == "nack":
-                self._raw.basic_nack(delivery_tag, requeue=requeue)
+                raw.basic_nack(delivery_tag, requeue=requeue)
             else:
-                self._raw.basic_reject(delivery_tag, requeue=requeue)
+                raw.basic_reject(delivery_tag, requeue=requeue)
         except pika.exceptions.AMQPError:
             return False
         return True

@@ -7,7 +7,6 @@ import hashlib
 import os
 import resource
 import signal
-import subprocess
 import time
 from datetime import datetime, timezone
 
@@ -22,6 +21,7 @@ from tests.integration.harness import (
     publish,
     queue_depth,
     rabbitmqctl,
+    restart_broker,
     url,
     wait_until,
 )
@@ -108,12 +108,7 @@ def test_1_broker_restart_mid_stream(project, services, vhost) -> None:
     service = built.service(vhost).wait_ready()
     services.append(service)
     wait_until(lambda: len(done(built)) >= 3000, timeout=60)
-    try:
-        rabbitmqctl("stop_app")
-        time.sleep(2)
-    finally:
-        rabbitmqctl("start_app")
-        subprocess.run(["rabbitmqctl", "await_startup"], check=True, capture_output=True, timeout=120)
+    restart_broker(pause=2.0)
     back = time.time()
     wait_until(lambda: set(ids) <= set(done(built)), timeout=180, message="every id processed after the restart")
     assert service.stop() == 0

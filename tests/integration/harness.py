@@ -38,6 +38,16 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     return result.stdout
 
 
+def restart_broker(pause: float = 2.0) -> None:
+    """stop_app, wait, start_app: the broker goes away and comes back, as in a rolling restart."""
+    try:
+        rabbitmqctl("stop_app")
+        time.sleep(pause)
+    finally:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup", timeout=120)
+
+
 def create_vhost() -> str:
     name = f"amqpd-test-{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", name)
