@@ -130,9 +130,11 @@ def _diagnose(
         if finding.get("ok"):
             continue
         notes = tuple(finding["notes"])
+        hints = tuple(finding["hints"])
         if finding["code"] in ("E201", "E202"):
             if target.ref.module in reported_modules:
-                notes = ("the traceback is shown at the first use of this module",) if notes else ()
+                notes = ()
+                hints = ("the traceback and what to do are at the first use of this module, above",)
             reported_modules.add(target.ref.module)
         found.append(
             error(
@@ -140,7 +142,7 @@ def _diagnose(
                 finding["message"],
                 document.value_span(target.path),
                 target.path,
-                hints=tuple(finding["hints"]),
+                hints=hints,
                 notes=notes,
             )
         )

@@ -86,9 +86,17 @@ class _Probe:
         if isinstance(exc, SyntaxError):
             where = f"{_relative(exc.filename or '?')}, line {exc.lineno}"
             message = f"importing {name} failed: a syntax error in {where}: {exc.msg}"
+            hint = "fix the syntax error; the build imports every module the config names"
+        elif isinstance(exc, ModuleNotFoundError) and exc.name:
+            message = f"importing {name} raised {type(exc).__name__}: {_first_line(exc)}"
+            hint = f"install {exc.name.partition('.')[0]} where dispatcher-build runs, as it will be in production"
         else:
             message = f"importing {name} raised {type(exc).__name__}: {_first_line(exc)}"
-        return _finding("E202", message, notes=[_user_traceback(exc)])
+            hint = (
+                "fix the error the traceback shows; a module that needs a database or the network at import "
+                "time can skip that work when DISPATCHER_BUILD=1 is set"
+            )
+        return _finding("E202", message, hints=[hint], notes=[_user_traceback(exc)])
 
     def _not_found(self, name: str, missing: str) -> Finding:
         parent = missing.rpartition(".")[0]
@@ -121,7 +129,11 @@ def _check_consumer(ref: str, target: Any) -> Finding:
         )
     if inspect.isabstract(target):
         missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
-        return _finding("E205", f"{ref} is abstract (it does not implement {missing}), so it cannot be created")
+        return _finding(
+            "E205",
+            f"{ref} is abstract (it does not implement {missing}), so it cannot be created",
+            hints=["name a concrete subclass, or implement the abstract methods"],
+        )
     required = _required_parameters(target)
     if required:
         names = ", ".join(required)

@@ -346,6 +346,7 @@ def _bindings(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
                 f"the routing key is {size} bytes long; AMQP allows at most {_MAX_NAME_BYTES}",
                 document.value_span(key_path),
                 key_path,
+                hints=("shorten it; topic patterns can match the rest with # or *",),
             )
 
 

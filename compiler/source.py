@@ -114,7 +114,10 @@ def load(text: str) -> tuple[SourceDocument | None, list[Diagnostic]]:
     except yaml.YAMLError:
         return None, [_syntax_error(text)]
     if not nodes:
-        return None, [error("E006", "the file is empty: it needs at least a consumers list", Span(1, 1, 1, 1))]
+        hint = "start with a consumers list: consumers: [{consumer: module:Class, queue: name}]"
+        return None, [
+            error("E006", "the file is empty: it needs at least a consumers list", Span(1, 1, 1, 1), hints=(hint,))
+        ]
     if len(nodes) > 1:
         span = _span(nodes[1])
         return None, [
@@ -155,7 +158,7 @@ def _syntax_error(text: str) -> Diagnostic:
         if exc.context and exc.context_mark and exc.context_mark is not mark:
             notes = (f"{exc.context} at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}",)
         problem = exc.problem or exc.context or "invalid YAML"
-        hints = ("YAML does not allow tabs for indentation: indent with spaces",) if "'\\t'" in problem else ()
+        hints = (_syntax_hint(problem),)
         return error("E001", f"invalid YAML: {problem}", Span(line, column, line, column + 1), hints=hints, notes=notes)
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         return error("E001", f"invalid YAML: {exc}", Span(1, 1, 1, 1))
@@ -167,6 +170,14 @@ def _syntax_error(text: str) -> Diagnostic:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return error("E001", f"invalid YAML: {exc.problem}", Span(line, column, line, column + 1))
     return error("E001", "invalid YAML", Span(1, 1, 1, 1))  # pragma: no cover
+
+
+def _syntax_hint(problem: str) -> str:
+    if "'\\t'" in problem:
+        return "YAML does not allow tabs for indentation: indent with spaces"
+    if "<stream end>" in problem:
+        return "a bracket or quote opened here is never closed"
+    return "check the indentation, quotes and brackets here and on the line before"
 
 
 def _span(node: Node) -> Span:

@@ -89,7 +89,10 @@ def _diagnose(problem: _Problem, document: SourceDocument) -> Iterator[Diagnosti
         yield _bad_format(problem, path, document)
     elif keyword in ("minItems", "minLength"):
         what = "list" if keyword == "minItems" else "text"
-        yield error("E107", f"this {what} must not be empty", document.value_span(path), path, hints=_hint(problem))
+        hint = (
+            "add at least one entry" if keyword == "minItems" else "write a name, or remove the key if it is optional"
+        )
+        yield error("E107", f"this {what} must not be empty", document.value_span(path), path, hints=(hint,))
     else:  # pragma: no cover - the schema uses no other keyword
         yield error("E199", f"breaks the schema rule `{keyword}`", document.value_span(path), path)
 
@@ -149,7 +152,11 @@ def _out_of_range(problem: _Problem, path: ConfigPath, document: SourceDocument)
         message = f"{value} is below {limit}, the smallest {_title(problem)} allowed"
     else:  # pragma: no cover - the schema uses minimum and maximum only
         message = f"{value} breaks the limit {keyword} {limit}"
-    return error("E104", message, document.value_span(path), path, hints=_hint(problem))
+    low, high = problem.schema.get("minimum"), problem.schema.get("maximum")
+    hints = _hint(problem) or (
+        (f"use a value from {low:,} to {high:,}",) if low is not None and high is not None else ()
+    )
+    return error("E104", message, document.value_span(path), path, hints=hints)
 
 
 def _not_an_option(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
@@ -176,8 +183,9 @@ def _bad_key(problem: _Problem, path: ConfigPath, document: SourceDocument) -> D
     key = path[-1]
     if problem.keyword == "pattern":
         expected = problem.schema.get("patternErrorMessage", f"keys must match {problem.validator_value}")
-        return error("E106", f"`{key}` is not a valid key here: {expected}", document.key_span(path), path)
-    return error("E107", "keys must not be empty", document.key_span(path), path)
+        hints = (f"write x-{str(key).lstrip('-_')}",) if str(problem.validator_value) == "^x-" else ()
+        return error("E106", f"`{key}` is not a valid key here: {expected}", document.key_span(path), path, hints=hints)
+    return error("E107", "keys must not be empty", document.key_span(path), path, hints=("give the key a name",))
 
 
 def _hint(problem: _Problem) -> tuple[str, ...]:
