@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import platform
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.conftest import broker, project, services, vhost  # noqa: F401 - fixtures
+from tests.integration.conftest import _broker_answers, broker, project, services, vhost  # noqa: F401 - fixtures
 
 PAGE = ROOT / "docs" / "reliability.md"
 _TABLE_START, _TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -84,14 +83,6 @@ def account(
     )
     _RESULTS.append(summary)
     return summary
-
-
-def _broker_answers() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), 2).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -148,13 +148,18 @@ class Project:
         events = [json.loads(line) for line in lines if line.strip()]
         return [event for event in events if kind is None or event["event"] == kind]
 
-    def service(self, vhost: str | None = None, **environment: str) -> Service:
+    def environment(self, vhost: str | None = None, **extra: str) -> dict[str, str]:
+        """This process's environment without its RABBITMQ_ settings, plus the project's."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("RABBITMQ_")}
         env.update(EVENTS_FILE=str(self.events_file), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
         if vhost is not None:
             env["RABBITMQ_URL"] = url(vhost)
-        env.update(environment)
-        return Service(self.root, env)
+        env.update(extra)
+        return env
+
+    def service(self, vhost: str | None = None, *, command: list[str] | None = None, **environment: str) -> Service:
+        """`python -m service` (or `command`) in the project, against `vhost`."""
+        return Service(self.root, self.environment(vhost, **environment), command)
 
 
 class Service:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .harness import Project, Service, publish, url, wait_until
+from .harness import Project, publish, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -23,12 +23,8 @@ queues:
 
 def test_amqp_dispatcher_config_runs_the_service(tmp_path, services, vhost) -> None:
     built = Project(tmp_path / "legacy", CONFIG)  # not built: the command compiles it
-    env = {"RABBITMQ_URL": url(vhost), "EVENTS_FILE": str(built.events_file), "PYTHONUNBUFFERED": "1"}
-    import os
-
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}, **env}
     command = [sys.executable, "-m", "amqp_dispatcher.compiler.legacy_cli", "--config", "config.yml"]
-    service = Service(built.root, env, command).wait_ready()
+    service = built.service(vhost, command=command).wait_ready()
     services.append(service)
     publish(vhost, "legacy", ["old style"])
     wait_until(lambda: built.events("end"))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from .harness import channel, drain, publish, queue_depth, rabbitmqctl, url, wait_until
+from .harness import channel, drain, publish, queue_depth, rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -102,9 +101,10 @@ def test_after_the_last_attempt_the_message_is_parked_with_its_provenance(projec
 
 
 def parked_command(built, vhost: str, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}, "RABBITMQ_URL": url(vhost)}
     command = [sys.executable, "-m", "amqp_dispatcher.compiler.legacy_cli", "parked", *args, "--config", "config.yml"]
-    return subprocess.run(command, cwd=built.root, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command, cwd=built.root, env=built.environment(vhost), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_parked_ls_lists_without_removing_and_replay_moves_back(project, services, vhost) -> None:
