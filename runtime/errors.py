@@ -51,6 +51,10 @@ class DeclarationRefused(Fatal):
     """The broker refused to declare, check or bind an entity (404, 405, 406, 403)."""
 
 
+class HandshakeRefused(Fatal):
+    """The TLS handshake cannot succeed: a plain port, a protocol mismatch, an untrusted certificate."""
+
+
 class ProtocolError(DispatcherError):
     """A consumer used the message proxy in a way AMQP does not allow."""
 

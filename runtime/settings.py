@@ -2,20 +2,24 @@
 
 Owns the meaning of RABBITMQ_URL (several hosts, ports, a percent-encoded vhost, heartbeat and
 TLS options) and of the separate RABBITMQ_HOST/_PORT/_USER/_PASS/_VHOST/_HEARTBEAT variables,
-with the original's guest:guest@localhost defaults. Also owns how settings are shown in logs:
-never with the password. Knows nothing of pika.
+with the original's guest:guest@localhost defaults. Every problem is a ConfigurationError of
+one line that names the variable, and none of them, nor any log line, ever shows the password,
+whatever shape the URL has. Also builds the TLS context once, so that a missing or unreadable
+certificate file is a setting error at start. Knows nothing of pika.
 """
 
 from __future__ import annotations
 
-import logging
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, unquote
 
 from .errors import ConfigurationError
+from .logs import get_logger
 
-log = logging.getLogger("amqp-dispatcher.settings")
+log = get_logger("amqp-dispatcher.settings")
 
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
 _QUERY_OPTIONS = {
@@ -27,7 +31,13 @@ _QUERY_OPTIONS = {
     "verify": "verify_peer (default) or verify_none (amqps)",
     "server_name_indication": "the host name to verify the certificate against (amqps)",
 }
-_SEPARATE = ("RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASS", "RABBITMQ_VHOST")
+_TLS_OPTIONS = frozenset({"cafile", "certfile", "keyfile", "verify", "server_name_indication"})
+_SEPARATE = ("RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASS", "RABBITMQ_VHOST", "RABBITMQ_HOSTS")
+# Only ASCII digits: str.isdigit() also accepts "²" and "١", which int() then refuses or misreads.
+_DIGITS = re.compile(r"[0-9]+")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+_MAX_SHORT_STRING = 255  # AMQP short strings, such as the vhost, are at most 255 bytes
+_ENCODING_HINT = "percent-encode / ? # @ and : in the user name and password (%2F %3F %23 %40 %3A)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,9 @@ class TlsSettings:
     certfile: str | None = None
     keyfile: str | None = None
     server_hostname: str | None = None
+    # Built once at start from the settings above (see tls_context), so that every connection
+    # shares it and a bad file is reported before any connection is tried.
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +75,7 @@ class ConnectionSettings:
         """The connection for logs: scheme, user, hosts and vhost, never the password."""
         scheme = "amqps" if self.tls else "amqp"
         hosts = ",".join(str(endpoint) for endpoint in self.endpoints)
-        return f"{scheme}://{self.username}@{hosts}/{_quote_vhost(self.vhost)}"
+        return f"{scheme}://{quote(self.username, safe='')}@{hosts}/{_quote_vhost(self.vhost)}"
 
 
 def from_environment(environ: Mapping[str, str], *, default_heartbeat: int) -> ConnectionSettings:
@@ -80,52 +93,108 @@ def from_environment(environ: Mapping[str, str], *, default_heartbeat: int) -> C
     heartbeat = environ.get("RABBITMQ_HEARTBEAT", "").strip()
     if heartbeat:
         settings = replace(settings, heartbeat=_heartbeat(heartbeat, "RABBITMQ_HEARTBEAT"))
+    if settings.tls is not None:
+        settings = replace(settings, tls=replace(settings.tls, context=tls_context(settings.tls)))
     return settings
 
 
 def parse_url(url: str, *, default_heartbeat: int) -> ConnectionSettings:
-    """`amqp[s]://user:pass@host[:port][,host2[:port]]/vhost?heartbeat=N&...`."""
+    """`amqp[s]://user:pass@host[:port][,host2[:port]]/vhost?heartbeat=N&...`.
+
+    No message of this function quotes the part of the URL where the password is, and every
+    message is masked once more against whatever in the URL could be a password.
+    """
+    try:
+        return _parse_url(url, default_heartbeat)
+    except ConfigurationError as exc:
+        # `from None`: the cause (a ValueError of urllib, say) could quote the URL.
+        raise ConfigurationError(_mask(str(exc), url)) from None
+
+
+def _parse_url(url: str, default_heartbeat: int) -> ConnectionSettings:
     scheme, separator, rest = url.partition("://")
     if not separator or scheme not in _DEFAULT_PORTS:
         raise ConfigurationError(
             "RABBITMQ_URL must start with amqp:// or amqps://, as in amqp://user:password@host:5672/vhost"
         )
-    rest, _, query = rest.partition("?")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    username, password = ("guest", "guest")
+    authority, after = _split_authority(rest)
+    userinfo, at, hostlist = authority.rpartition("@")
+    username, password = "guest", "guest"
     if at:
         user, _, secret = userinfo.partition(":")
-        username, password = unquote(user), unquote(secret)
-    endpoints = tuple(_endpoint(item, _DEFAULT_PORTS[scheme]) for item in hostlist.split(","))
+        username = _decoded(user, "the user name in RABBITMQ_URL")
+        password = _decoded(secret, "the password in RABBITMQ_URL")
+    path, _, query = after.partition("?")
     options = _query(query)
-    tls = _tls(options, scheme == "amqps")
     return ConnectionSettings(
-        endpoints=endpoints,
+        endpoints=_endpoints(hostlist, _DEFAULT_PORTS[scheme]),
         username=username,
         password=password,
-        vhost=_vhost(path) if slash else "/",
+        vhost=_vhost(path[1:]) if path.startswith("/") else "/",
         heartbeat=_heartbeat(options["heartbeat"], "heartbeat in RABBITMQ_URL")
         if "heartbeat" in options
         else default_heartbeat,
         connection_timeout=_seconds(options.get("connection_timeout", "10"), "connection_timeout in RABBITMQ_URL"),
-        tls=tls,
+        tls=_tls(options, scheme == "amqps"),
     )
+
+
+def _split_authority(rest: str) -> tuple[str, str]:
+    """The user, password and hosts, and what follows them (path and query).
+
+    The authority ends at the first '/', '?' or '#'. An '@' after that point means a password
+    (or user name) holds one of those characters unencoded, so the URL cannot be read, and the
+    message must not quote any part of it.
+    """
+    end = min((index for index in (rest.find(mark) for mark in "/?#") if index >= 0), default=len(rest))
+    authority, after = rest[:end], rest[end:]
+    if "@" in after:
+        raise ConfigurationError(
+            f"RABBITMQ_URL cannot be read: an '@' follows the host part, so the user name or password holds an "
+            f"unencoded '/', '?' or '#'; {_ENCODING_HINT} (and write an '@' in the vhost as %40)"
+        )
+    if "#" in after:
+        raise ConfigurationError("RABBITMQ_URL: '#' must be percent-encoded as %23")
+    return authority, after
 
 
 def _from_separate_variables(environ: Mapping[str, str], default_heartbeat: int) -> ConnectionSettings:
     port = _port(environ.get("RABBITMQ_PORT", "").strip() or "5672", "RABBITMQ_PORT")
-    hosts = environ.get("RABBITMQ_HOST", "").strip() or "localhost"
+    hosts = environ.get("RABBITMQ_HOST", "").strip()
+    legacy = environ.get("RABBITMQ_HOSTS", "").strip()
+    if legacy and not hosts:
+        log.warning("RABBITMQ_HOSTS is the name of amqp-dispatcher 0.0.x; it is read, but write RABBITMQ_HOST=h1,h2")
+        hosts = legacy
+    names = [host.strip() for host in (hosts or "localhost").split(",")]
+    if not all(names):
+        raise ConfigurationError("RABBITMQ_HOST names an empty host; separate hosts with commas: host1,host2")
     return ConnectionSettings(
-        endpoints=tuple(Endpoint(host.strip(), port) for host in hosts.split(",") if host.strip()),
-        username=environ.get("RABBITMQ_USER") or "guest",
-        password=environ.get("RABBITMQ_PASS") or "guest",
-        vhost=environ.get("RABBITMQ_VHOST") or "/",
+        endpoints=tuple(Endpoint(_host(name, "RABBITMQ_HOST"), port) for name in names),
+        username=_text(environ.get("RABBITMQ_USER") or "guest", "RABBITMQ_USER"),
+        password=_text(environ.get("RABBITMQ_PASS") or "guest", "RABBITMQ_PASS"),
+        vhost=_vhost_name(environ.get("RABBITMQ_VHOST") or "/", "RABBITMQ_VHOST"),
         heartbeat=default_heartbeat,
     )
 
 
-def _endpoint(text: str, default_port: int) -> Endpoint:
+def _endpoints(hostlist: str, default_port: int) -> tuple[Endpoint, ...]:
+    """Hosts with their ports. A port on the last host alone applies to every host, as in the
+    original amqp-dispatcher; any other mix of hosts with and without ports is refused."""
+    parsed = [_endpoint(item) for item in hostlist.split(",")]
+    ports = [port for _, port in parsed]
+    if len(parsed) > 1 and all(port is None for port in ports[:-1]) and ports[-1] is not None:
+        ports = [ports[-1]] * len(parsed)
+    elif any(port is None for port in ports) and any(port is not None for port in ports):
+        raise ConfigurationError(
+            "RABBITMQ_URL: some hosts have a port and others do not; write a port on every host "
+            "(h1:5672,h2:5673), or on the last host only to use it for all of them"
+        )
+    return tuple(
+        Endpoint(host, default_port if port is None else port) for (host, _), port in zip(parsed, ports, strict=True)
+    )
+
+
+def _endpoint(text: str) -> tuple[str, int | None]:
     text = text.strip()
     if not text:
         raise ConfigurationError("RABBITMQ_URL names an empty host; separate hosts with commas: host1:5672,host2:5672")
@@ -134,34 +203,74 @@ def _endpoint(text: str, default_port: int) -> Endpoint:
         port_text = after.removeprefix(":")
     else:
         host, _, port_text = text.partition(":")
-    port = _port(port_text, f"the port of {unquote(host)} in RABBITMQ_URL") if port_text else default_port
-    return Endpoint(unquote(host), port)
+    host = _host(_decoded(host, "a host name in RABBITMQ_URL"), "RABBITMQ_URL")
+    # The port's text is never quoted: in a URL whose password holds an unencoded character,
+    # what looks like a port can be a piece of the password.
+    return host, _port(port_text, f"the port of host {host!r} in RABBITMQ_URL") if port_text else None
+
+
+def _host(name: str, variable: str) -> str:
+    if not name or any(char.isspace() or not char.isprintable() for char in name):
+        raise ConfigurationError(f"{variable}: {_shown(name)} is not a host name")
+    _, colon, port = name.partition(":")
+    if variable == "RABBITMQ_HOST" and colon and ":" not in port and _DIGITS.fullmatch(port):
+        raise ConfigurationError(f"RABBITMQ_HOST: {_shown(name)} holds a port; write RABBITMQ_PORT={port} instead")
+    return name
 
 
 def _vhost(path: str) -> str:
     if not path:
         return "/"
     if "/" in path:
-        raise ConfigurationError(
-            f"RABBITMQ_URL: the vhost {path!r} contains '/'; percent-encode it, as in /{_quote_vhost(unquote(path))}"
-        )
-    return unquote(path)
+        raise ConfigurationError("RABBITMQ_URL: the vhost contains '/'; percent-encode each '/' in it as %2F")
+    return _vhost_name(_decoded(path, "the vhost in RABBITMQ_URL"), "the vhost in RABBITMQ_URL")
+
+
+def _vhost_name(name: str, what: str) -> str:
+    size = len(_text(name, what).encode("utf-8"))
+    if size > _MAX_SHORT_STRING:
+        raise ConfigurationError(f"{what} is {size} bytes long; AMQP allows at most {_MAX_SHORT_STRING}")
+    return name
+
+
+def _decoded(text: str, what: str) -> str:
+    """Percent-decoded text, which must be UTF-8."""
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{what} is not UTF-8 once percent-decoded") from None
+
+
+def _text(value: str, what: str) -> str:
+    """Text the AMQP handshake can carry: the environment hands undecodable bytes in as surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{what} is not valid UTF-8 text") from None
+    return value
 
 
 def _query(query: str) -> dict[str, str]:
     try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError as exc:
-        raise ConfigurationError(f"RABBITMQ_URL: cannot read the query {query!r}") from exc
-    unknown = sorted({name for name, _ in pairs} - set(_QUERY_OPTIONS))
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigurationError(
+            "RABBITMQ_URL: cannot read the options after '?'; write them as name=value&name=value"
+        ) from None
+    names = [name for name, _ in pairs]
+    unknown = sorted(set(names) - set(_QUERY_OPTIONS))
     if unknown:
         known = "; ".join(f"{name} ({meaning})" for name, meaning in _QUERY_OPTIONS.items())
-        raise ConfigurationError(f"RABBITMQ_URL: unknown option {', '.join(unknown)}; the options are: {known}")
+        shown = ", ".join(_shown(name) for name in unknown)
+        raise ConfigurationError(f"RABBITMQ_URL: unknown option {shown}; the options are: {known}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigurationError(f"RABBITMQ_URL: {', '.join(repeated)} is given more than once; give it once")
     return dict(pairs)
 
 
 def _tls(options: dict[str, str], is_tls: bool) -> TlsSettings | None:
-    tls_options = {"cafile", "certfile", "keyfile", "verify", "server_name_indication"} & set(options)
+    tls_options = _TLS_OPTIONS & set(options)
     if not is_tls:
         if tls_options:
             raise ConfigurationError(f"RABBITMQ_URL: {', '.join(sorted(tls_options))} need an amqps:// URL")
@@ -173,34 +282,101 @@ def _tls(options: dict[str, str], is_tls: bool) -> TlsSettings | None:
         raise ConfigurationError("RABBITMQ_URL: keyfile needs certfile")
     return TlsSettings(
         verify=verify == "verify_peer",
-        cafile=options.get("cafile"),
-        certfile=options.get("certfile"),
-        keyfile=options.get("keyfile"),
-        server_hostname=options.get("server_name_indication"),
+        cafile=options.get("cafile") or None,
+        certfile=options.get("certfile") or None,
+        keyfile=options.get("keyfile") or None,
+        server_hostname=options.get("server_name_indication") or None,
     )
 
 
+def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    """The TLS context of the settings; a file that is missing or unreadable is a ConfigurationError."""
+    try:
+        context = ssl.create_default_context(cafile=tls.cafile)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cafile in RABBITMQ_URL: {tls.cafile}: {_file_problem(exc)}") from None
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.certfile:
+        try:
+            context.load_cert_chain(tls.certfile, tls.keyfile, password=_no_key_password)
+        except _EncryptedKey:
+            raise ConfigurationError(
+                f"keyfile in RABBITMQ_URL: {tls.keyfile or tls.certfile} is encrypted, and amqp-dispatcher "
+                "cannot prompt for its password; give it an unencrypted key"
+            ) from None
+        except (OSError, ValueError) as exc:
+            files = f"{tls.certfile}" + (f" and {tls.keyfile}" if tls.keyfile else "")
+            raise ConfigurationError(f"certfile/keyfile in RABBITMQ_URL: {files}: {_file_problem(exc)}") from None
+    return context
+
+
+class _EncryptedKey(Exception):
+    """The key file asks for a password (OpenSSL would otherwise prompt on the terminal)."""
+
+
+def _no_key_password() -> bytes:
+    raise _EncryptedKey
+
+
+def _file_problem(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not a PEM file OpenSSL can read ({exc.reason or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
 def _port(text: str, what: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ConfigurationError(f"{what}: {text!r} is not a port number (1 to 65535)")
+    if not _DIGITS.fullmatch(text) or not 0 < int(text) < 65536:
+        raise ConfigurationError(f"{what} is not a port number from 1 to 65535")
     return int(text)
 
 
 def _heartbeat(text: str, what: str) -> int:
-    if not text.strip().isdigit() or int(text) > 65535:
-        raise ConfigurationError(f"{what}: {text!r} is not a number of seconds from 0 (off) to 65535")
+    text = text.strip()
+    if not _DIGITS.fullmatch(text) or int(text) > 65535:
+        hint = (
+            "; the original amqp-dispatcher read an empty heartbeat as the broker's value: remove the option "
+            "to use the config's heartbeat, or give one"
+            if text in ("", "None")
+            else ""
+        )
+        raise ConfigurationError(f"{what}: {_shown(text)} is not a number of seconds from 0 (off) to 65535{hint}")
     return int(text)
 
 
 def _seconds(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
+    value = float(text) if _SECONDS.fullmatch(text) else -1.0
     if not 0 < value <= 3600:
-        raise ConfigurationError(f"{what}: {text!r} is not a number of seconds above 0")
+        raise ConfigurationError(f"{what}: {_shown(text)} is not a number of seconds above 0, at most 3600")
     return value
+
+
+def _shown(text: str) -> str:
+    """A value in a message: quoted with its unprintable characters escaped, and never long."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _quote_vhost(vhost: str) -> str:
     return quote(vhost, safe="")
+
+
+def _mask(message: str, url: str) -> str:
+    """The message with anything that could be the URL's password replaced by ****.
+
+    The messages above quote no part of the URL where a password can be; this is the second
+    line of defence. Whatever lies between the user name's ':' and any '@' may be a password,
+    and so may each piece of it between reserved characters. (Pieces shorter than three
+    characters are left: masking them would garble every message, and no message quotes them.)
+    """
+    rest = url.partition("://")[2]
+    candidates: set[str] = set()
+    for at in (index for index, char in enumerate(rest) if char == "@"):
+        secret = rest[:at].partition(":")[2]
+        for text in (secret, unquote(secret)):
+            candidates.update(piece for piece in [text, *re.split(r"[/?#@:&=,]", text)] if len(piece) >= 3)
+    for candidate in sorted(candidates, key=len, reverse=True):
+        message = message.replace(candidate, "****")
+    return message

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from urllib.parse import quote
 
 import pytest
 
+from . import harness
 from .harness import publish, rabbitmqctl, url, wait_until
 
 pytestmark = pytest.mark.broker
@@ -29,9 +29,8 @@ def build(project, name: str = "conn-test", startup_timeout: float = 60):  # typ
 
 
 def connections(vhost: str) -> list[dict[str, str]]:
-    listing = rabbitmqctl("list_connections", "-p", vhost, "vhost", "user", "timeout", "client_properties", "--quiet")
-    rows = [line.split("\t") for line in listing.splitlines()[1:] if line.strip()]
-    return [{"vhost": row[0], "user": row[1], "timeout": row[2], "client_properties": row[3]} for row in rows]
+    rows = harness.connections(vhost, "user", "timeout", "client_properties")
+    return [{"vhost": vhost, **row} for row in rows]
 
 
 def test_a_url_with_several_hosts_connects_to_one_that_answers(project, services, vhost) -> None:
@@ -149,9 +148,54 @@ def test_an_unreachable_broker_is_retried_for_startup_timeout_then_exit_3(projec
     assert "Connection refused" in service.log
 
 
-def test_a_bad_url_is_a_configuration_error_exit_2(project, services, broker) -> None:
+@pytest.mark.parametrize(
+    "environment,expected",
+    [
+        ({"RABBITMQ_URL": "amqp://h/a/b"}, "percent-encode each '/' in it as %2F"),
+        ({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:٥٦٧٢/"}, "is not a port number from 1 to 65535"),
+        ({"RABBITMQ_HEARTBEAT": "²"}, "RABBITMQ_HEARTBEAT: '²' is not a number of seconds"),
+        ({"RABBITMQ_URL": "amqps://127.0.0.1/?cafile=/no/such/ca.pem"}, "cafile in RABBITMQ_URL: /no/such/ca.pem"),
+        ({"RABBITMQ_URL": "amqp://h1:5673,h2/"}, "some hosts have a port and others do not"),
+    ],
+)
+def test_every_bad_setting_is_one_line_and_exit_2(project, broker, environment, expected) -> None:
     built = build(project)
-    service = built.service(None, RABBITMQ_URL="amqp://h/a/b")
-    services.append(service)
+    service = built.service(None, **environment)
     assert service.wait(30) == 2
-    assert "percent-encode it" in service.log and quote("a/b", safe="") in service.log
+    lines = service.log.splitlines()
+    assert len(lines) == 1 and expected in lines[0] and " ERROR " in lines[0], service.log
+
+
+def test_a_tls_handshake_that_cannot_succeed_exits_3_at_once(project, broker) -> None:
+    """amqps:// against the plain AMQP port: retrying cannot fix it, so no waiting out startup_timeout."""
+    built = build(project, startup_timeout=60)
+    service = built.service(None, RABBITMQ_URL="amqps://guest:guest@127.0.0.1:5672/?verify=verify_none")
+    started = time.monotonic()
+    assert service.wait(60) == 3
+    assert time.monotonic() - started < 30, "long before startup_timeout"
+    assert "the TLS handshake failed" in service.log and "is the port a TLS port" in service.log
+    assert "Traceback" not in service.log
+
+
+SECRET = "S3cr3tToken"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "amqp://guest:{secret}/x@127.0.0.1:5672/",  # '/' unencoded in the password
+        "amqp://guest:{secret}?x@127.0.0.1:5672/",  # '?'
+        "amqp://guest:{secret}#x@127.0.0.1:5672/",  # '#'
+        "amqp://guest:{secret}@127.0.0.1:5672/%ff",  # a vhost that is not UTF-8
+        "amqp://guest:{secret}@127.0.0.1:notaport/",
+        "amqp://guest:{secret}@127.0.0.1:1/",  # unreachable: retried, then exit 3
+        "amqp://guest:{secret}@127.0.0.1:5672/",  # refused credentials: exit 3
+        "amqps://guest:{secret}@127.0.0.1:5672/?verify=verify_none",  # a TLS handshake that fails
+    ],
+)
+def test_no_url_shape_puts_the_password_in_the_output(project, broker, shape: str) -> None:
+    built = build(project, startup_timeout=2)
+    service = built.service(None, RABBITMQ_URL=shape.format(secret=SECRET))
+    status = service.wait(60)
+    assert status in (2, 3), service.log
+    assert "S3cr" not in service.log and "Token" not in service.log, service.log

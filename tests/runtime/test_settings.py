@@ -33,10 +33,27 @@ def test_separate_variables() -> None:
 
 
 def test_url_with_several_hosts_ports_and_an_encoded_vhost() -> None:
-    result = parse_url("amqp://svc:p%40ss%3Aword@h1:5673,h2,[::1]:5674/team%2Forders?heartbeat=9", default_heartbeat=20)
+    result = parse_url(
+        "amqp://svc:p%40ss%3Aword@h1:5673,h2:5672,[::1]:5674/team%2Forders?heartbeat=9", default_heartbeat=20
+    )
     assert result.endpoints == (Endpoint("h1", 5673), Endpoint("h2", 5672), Endpoint("::1", 5674))
     assert (result.username, result.password) == ("svc", "p@ss:word")
     assert (result.vhost, result.heartbeat) == ("team/orders", 9)
+
+
+def test_a_port_on_the_last_host_only_applies_to_every_host_as_in_the_original() -> None:
+    result = parse_url("amqp://u:p@h1,h2,[::1]:5673/", default_heartbeat=20)
+    assert result.endpoints == (Endpoint("h1", 5673), Endpoint("h2", 5673), Endpoint("::1", 5673))
+    assert parse_url("amqp://u:p@h1,h2/", default_heartbeat=20).endpoints == (
+        Endpoint("h1", 5672),
+        Endpoint("h2", 5672),
+    )
+
+
+@pytest.mark.parametrize("hosts", ["h1:5673,h2", "h1,h2:5673,h3", "h1:1,h2,h3:3"])
+def test_any_other_mix_of_hosts_with_and_without_ports_is_refused(hosts: str) -> None:
+    with pytest.raises(ConfigurationError, match="write a port on every host"):
+        parse_url(f"amqp://u:p@{hosts}/", default_heartbeat=20)
 
 
 @pytest.mark.parametrize(
@@ -78,9 +95,9 @@ def test_url_wins_over_separate_variables_and_says_so(caplog: pytest.LogCaptureF
     "environ,message",
     [
         ({"RABBITMQ_URL": "http://h"}, "must start with amqp:// or amqps://"),
-        ({"RABBITMQ_URL": "amqp://h:notaport"}, "is not a port number"),
-        ({"RABBITMQ_URL": "amqp://h/a/b"}, "percent-encode it, as in /a%2Fb"),
-        ({"RABBITMQ_URL": "amqp://h/?heartbeet=5"}, "unknown option heartbeet"),
+        ({"RABBITMQ_URL": "amqp://h:notaport"}, "the port of host 'h' in RABBITMQ_URL is not a port number"),
+        ({"RABBITMQ_URL": "amqp://h/a/b"}, "percent-encode each '/' in it as %2F"),
+        ({"RABBITMQ_URL": "amqp://h/?heartbeet=5"}, "unknown option 'heartbeet'"),
         ({"RABBITMQ_URL": "amqp://h/?heartbeat=-1"}, "is not a number of seconds"),
         ({"RABBITMQ_URL": "amqp://h/?cafile=x"}, "need an amqps:// URL"),
         ({"RABBITMQ_URL": "amqp://h1,,h2"}, "empty host"),
@@ -94,6 +111,6 @@ def test_bad_settings_are_explained(environ: dict[str, str], message: str) -> No
 
 
 def test_the_password_never_appears_in_the_description_or_repr() -> None:
-    result = parse_url("amqps://svc:Hunter2-secret@h1,h2:5999/v", default_heartbeat=20)
+    result = parse_url("amqps://svc:Hunter2-secret@h1:5671,h2:5999/v", default_heartbeat=20)
     assert "Hunter2-secret" not in result.describe() and "Hunter2-secret" not in repr(result)
     assert result.describe() == "amqps://svc@h1:5671,h2:5999/v"
