@@ -8,6 +8,7 @@ redelivered and consumer_tag. Knows nothing of pika or of acknowledgements.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 # The basic properties of AMQP 0-9-1, in the order of the specification.
@@ -27,6 +28,14 @@ PROPERTY_NAMES = (
     "app_id",
     "cluster_id",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """Why a message's headers could not be decoded, and their bytes as they arrived."""
+
+    reason: str
+    raw_headers: bytes
 
 
 class Message:

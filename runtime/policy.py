@@ -34,6 +34,9 @@ EXCEPTION_MESSAGE = "x-dispatcher-exception-message"
 CONSUMER = "x-dispatcher-consumer"
 QUEUE = "x-dispatcher-queue"
 PARKED_AT = "x-dispatcher-parked-at"
+# A message whose headers could not be decoded: why, and the headers' bytes as they arrived.
+UNDECODABLE = "x-dispatcher-undecodable"
+RAW_HEADERS = "x-dispatcher-raw-headers"
 
 _MAX_TEXT = 1000
 _PUBLISH_TIMEOUT = 30.0
@@ -59,6 +62,55 @@ def settle_failure(
     else:
         # reject (not nack) so that quorum queues count the failure towards their delivery limit.
         _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+
+
+def settle_undecodable(
+    delivery: Delivery, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog, count: int
+) -> bool:
+    """Set aside a message whose headers could not be decoded; False if it had to be requeued.
+
+    It never reaches the consumer (it would not be the message that was sent) and is never
+    requeued on purpose (it would come back undecodable, forever). With a retry policy it is
+    parked, with the reason and its headers' raw bytes; otherwise it is rejected without
+    requeue, so the queue's dead-letter exchange receives it exactly as it was sent.
+    """
+    undecodable = delivery.undecodable
+    assert undecodable is not None
+    so_far = f"{count} undecodable message{'s' * (count != 1)} so far"
+    if entry.retry is None:
+        _answer(delivery.reject(requeue=False), "reject", delivery, log)
+        log.error(
+            "delivery %d cannot be decoded (%s): rejected without requeue, so the queue's dead-letter exchange "
+            "receives it as it was sent; a queue without one drops it (%s)",
+            delivery.tag,
+            undecodable.reason,
+            so_far,
+        )
+        return True
+    message = delivery.message
+    headers = {
+        UNDECODABLE: undecodable.reason,
+        RAW_HEADERS: undecodable.raw_headers,
+        LAST_ERROR: _text(f"undecodable headers: {undecodable.reason}"),
+        EXCEPTION_TYPE: "amqp_dispatcher.runtime.undecodable",
+        EXCEPTION_MESSAGE: _text(undecodable.reason),
+        ORIGINAL_EXCHANGE: message.delivery_info["exchange"],
+        ORIGINAL_ROUTING_KEY: message.delivery_info["routing_key"],
+        CONSUMER: name,
+        QUEUE: entry.queue,
+        PARKED_AT: int(time.time()),
+    }
+    target = entry.retry.parking_queue
+    if not _move(delivery, target, headers, publisher, log):
+        return False
+    log.error(
+        "delivery %d cannot be decoded (%s): parked in %s with its headers' raw bytes (%s)",
+        delivery.tag,
+        undecodable.reason,
+        target,
+        so_far,
+    )
+    return True
 
 
 def _retry(
@@ -88,19 +140,8 @@ def _retry(
         )
     else:
         target = retry.delay_queues[min(attempts - 1, len(retry.delay_queues) - 1)]
-    properties = {key: value for key, value in message.properties.items() if key in PROPERTY_NAMES}
-    # The copy is persistent whatever the original was, and never expires: it must survive
-    # while it waits, and a parking queue must not lose what it holds.
-    properties.update(headers=headers, delivery_mode=2)
-    properties.pop("cluster_id", None)
-    properties.pop("expiration", None)
-    try:
-        publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
-    except PublishError as failure:
-        log.error("could not move delivery %d to %s (%s); requeueing it instead", delivery.tag, target, failure)
-        _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+    if not _move(delivery, target, headers, publisher, log):
         return
-    _answer(delivery.ack(), "ack", delivery, log)
     if target == retry.parking_queue:
         log.warning(
             "parked delivery %d in %s after %d attempts: %s", delivery.tag, target, attempts, headers[LAST_ERROR]
@@ -114,6 +155,25 @@ def _retry(
             attempts + 1,
             retry.max_attempts,
         )
+
+
+def _move(delivery: Delivery, target: str, headers: dict[str, Any], publisher: Publisher, log: PrefixedLog) -> bool:
+    """Publish a copy to `target` and ack the original once the copy is confirmed; else requeue it."""
+    message = delivery.message
+    properties = {key: value for key, value in message.properties.items() if key in PROPERTY_NAMES}
+    # The copy is persistent whatever the original was, and never expires: it must survive
+    # while it waits, and a parking queue must not lose what it holds.
+    properties.update(headers=headers, delivery_mode=2)
+    properties.pop("cluster_id", None)
+    properties.pop("expiration", None)
+    try:
+        publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
+    except PublishError as failure:
+        log.error("could not move delivery %d to %s (%s); requeueing it instead", delivery.tag, target, failure)
+        _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+        return False
+    _answer(delivery.ack(), "ack", delivery, log)
+    return True
 
 
 def _attempts(headers: Mapping[str, Any]) -> int:

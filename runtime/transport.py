@@ -10,9 +10,9 @@ pools, consumers, topology or retries.
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import ssl
+import struct
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +21,7 @@ import gevent
 import gevent.event
 import pika
 import pika.exceptions
+import pika.frame
 import pika.spec
 from pika.adapters.gevent_connection import GeventConnection
 from pika.adapters.utils import connection_workflow
@@ -31,16 +32,18 @@ from .errors import (
     BrokerUnreachable,
     ConnectionLost,
     DeclarationRefused,
+    HandshakeRefused,
     PublishError,
     PublishRefused,
     PublishReturned,
     PublishTimeout,
 )
-from .message import Message
-from .settings import ConnectionSettings, Endpoint
+from .logs import get_logger
+from .message import PROPERTY_NAMES, Message, Undecodable
+from .settings import ConnectionSettings, Endpoint, tls_context
 from .spec import Binding, Exchange, Queue
 
-log = logging.getLogger("amqp-dispatcher.transport")
+log = get_logger("amqp-dispatcher.transport")
 
 # Broker replies that retrying cannot fix, on a channel or a connection.
 _ACCESS_CODES = {402, 403, 530}
@@ -52,14 +55,19 @@ CloseCallback = Callable[[BrokerError], None]
 
 
 class Delivery:
-    """A message together with the channel it arrived on, which alone may settle it."""
+    """A message together with the channel it arrived on, which alone may settle it.
 
-    __slots__ = ("channel", "message", "tag")
+    `undecodable` is set when pika could not decode the message's headers: then `message`
+    holds the body and the properties that could be read, and never reaches a consumer.
+    """
 
-    def __init__(self, channel: Channel, message: Message) -> None:
+    __slots__ = ("channel", "message", "tag", "undecodable")
+
+    def __init__(self, channel: Channel, message: Message, undecodable: Undecodable | None = None) -> None:
         self.channel = channel
         self.message = message
         self.tag = message.delivery_tag
+        self.undecodable = undecodable
 
     def ack(self) -> bool:
         return self.channel.settle(self.tag, "ack")
@@ -93,7 +101,7 @@ class Connection:
         random.shuffle(endpoints)  # a fleet spreads over the hosts instead of piling on the first
         parameters = [_parameters(settings, endpoint, name, blocked_timeout) for endpoint in endpoints]
         outcome = gevent.event.AsyncResult()
-        workflow = GeventConnection.create_connection(parameters, on_done=outcome.set)
+        workflow = _TolerantConnection.create_connection(parameters, on_done=outcome.set)
         try:
             result = outcome.get(timeout=settings.connection_timeout * len(endpoints) + 5)
         except gevent.Timeout as exc:
@@ -180,7 +188,7 @@ class Channel:
         """Start consuming; `on_delivery` runs in the hub for each message and must not block."""
 
         def deliver(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
-            on_delivery(Delivery(self, _message(method, properties, body)))
+            on_delivery(_delivery(self, method, properties, body))
 
         self._raw.add_on_cancel_callback(lambda _frame: on_cancel())
         started = gevent.event.AsyncResult()
@@ -266,7 +274,7 @@ class Channel:
 
         def got(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
             assert self._getting is not None
-            self._getting.set(Delivery(self, _message(method, properties, body)))
+            self._getting.set(_delivery(self, method, properties, body))
 
         try:
             self._raw.basic_get(queue, got, auto_ack=False)
@@ -386,7 +394,15 @@ def _connect_error(exc: BaseException, settings: ConnectionSettings) -> BrokerEr
         if isinstance(inner, pika.exceptions.ConnectionClosedByBroker) and inner.reply_code in _ACCESS_CODES:
             return AccessRefused(f"{where}: {inner.reply_code} {inner.reply_text}")
         if isinstance(inner, ssl.SSLCertVerificationError):
-            return AccessRefused(f"{where}: the broker's TLS certificate failed verification: {inner.verify_message}")
+            return HandshakeRefused(
+                f"{where}: the broker's TLS certificate failed verification: {inner.verify_message}"
+            )
+        if isinstance(inner, ssl.SSLError) and not isinstance(inner, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            # A protocol mismatch, such as amqps:// against a plain AMQP port: the same on every try.
+            return HandshakeRefused(
+                f"{where}: the TLS handshake failed ({inner.reason or inner}); is the port a TLS port "
+                "(5671 by default), and does the broker accept this TLS version?"
+            )
     last = causes[-1]
     return BrokerUnreachable(f"cannot connect to {settings.describe()}: {_describe(getattr(last, 'exception', last))}")
 
@@ -437,12 +453,7 @@ def _ssl_options(settings: ConnectionSettings, endpoint: Endpoint) -> pika.SSLOp
     tls = settings.tls
     if tls is None:
         return None
-    context = ssl.create_default_context(cafile=tls.cafile)
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.certfile:
-        context.load_cert_chain(tls.certfile, tls.keyfile)
+    context = tls.context if tls.context is not None else tls_context(tls)
     return pika.SSLOptions(context, server_hostname=tls.server_hostname or endpoint.host)
 
 
@@ -470,8 +481,10 @@ class _DeliveredMessage(Message):
     @property
     def properties(self) -> dict[str, Any]:
         if self._properties is None:
-            # BasicProperties keeps exactly the AMQP properties as instance attributes.
-            self._properties = {name: value for name, value in vars(self._raw).items() if value is not None}
+            raw = self._raw
+            self._properties = {
+                name: value for name in PROPERTY_NAMES if (value := getattr(raw, name, None)) is not None
+            }
         return self._properties
 
     @property
@@ -495,6 +508,83 @@ class _DeliveredMessage(Message):
     @property
     def delivery_tag(self) -> int:
         return int(self._method.delivery_tag)
+
+
+def _delivery(channel: Channel, method: Any, properties: Any, body: bytes) -> Delivery:
+    undecodable = properties.undecodable if type(properties) is _SalvagedProperties else None
+    return Delivery(channel, _message(method, properties, body), undecodable)
+
+
+class _TolerantConnection(GeventConnection):  # type: ignore[misc]
+    """pika's GeventConnection, except that one message pika cannot decode does not end the connection.
+
+    pika decodes a message's header frame inside its frame loop; a value it cannot represent (a
+    timestamp beyond the platform's range, a table nested past the recursion limit, a NaN double,
+    an unknown field type) raises there and drops the connection that every consumer shares,
+    and the broker then redelivers the same message, forever. Here such a frame becomes a header
+    with the properties that could be read and the reason, so the message arrives on its own and
+    the pool settles it (see policy.settle_undecodable).
+    """
+
+    def _read_frame(self) -> tuple[int, Any]:
+        return decode_frame(self._frame_buffer)
+
+
+def decode_frame(buffer: bytes) -> tuple[int, Any]:
+    """pika's decode_frame, except that a header frame whose properties fail to decode is salvaged."""
+    try:
+        return pika.frame.decode_frame(buffer)  # type: ignore[no-any-return]
+    except Exception as error:  # noqa: BLE001 - whatever pika's decoders raise on what a message carries
+        return _salvaged_header(buffer, error)
+
+
+class _SalvagedProperties(pika.BasicProperties):  # type: ignore[misc]
+    """The properties of a message whose headers could not be decoded, with the reason."""
+
+    def __init__(self, undecodable: Undecodable) -> None:
+        super().__init__()
+        self.undecodable = undecodable
+
+
+def _salvaged_header(buffer: bytes, error: Exception) -> tuple[int, Any]:
+    """A header frame whose properties failed to decode, rebuilt without its headers table.
+
+    Other frames (and a header frame too short to hold its fixed fields) are malformed beyond
+    any message's doing: the original error stands, and the connection closes.
+    """
+    frame_type, channel_number, size = struct.unpack_from(">BHL", buffer)
+    end = 7 + size + 1
+    payload = bytes(buffer[7 : end - 1])
+    intact = buffer[end - 1 : end] == bytes([pika.spec.FRAME_END])
+    if frame_type != pika.spec.FRAME_HEADER or len(payload) < 14 or not intact:
+        raise error
+    body_size = struct.unpack_from(">Q", payload, 4)[0]
+    reason = f"{type(error).__name__}: {error}"
+    properties, raw_headers = _without_headers(payload[12:])
+    salvaged = _SalvagedProperties(Undecodable(reason=reason[:300], raw_headers=raw_headers))
+    for name in PROPERTY_NAMES:
+        if name != "headers":
+            setattr(salvaged, name, getattr(properties, name, None))
+    return end, pika.frame.Header(channel_number, body_size, salvaged)
+
+
+def _without_headers(encoded: bytes) -> tuple[Any, bytes]:
+    """The other properties, decoded by pika with the headers table cut out, and that table's bytes."""
+    flags = struct.unpack_from(">H", encoded)[0]
+    offset = 2
+    for flag in (pika.spec.BasicProperties.FLAG_CONTENT_TYPE, pika.spec.BasicProperties.FLAG_CONTENT_ENCODING):
+        if flags & flag:
+            offset += 1 + encoded[offset]
+    if flags & 1 or not flags & pika.spec.BasicProperties.FLAG_HEADERS or offset + 4 > len(encoded):
+        return pika.BasicProperties(), b""  # continued flag words, or no table: nothing can be salvaged
+    length = struct.unpack_from(">I", encoded, offset)[0]
+    table = encoded[offset + 4 : offset + 4 + length]
+    rest = struct.pack(">H", flags & ~pika.spec.BasicProperties.FLAG_HEADERS) + encoded[2:offset]
+    rest += encoded[offset + 4 + length :]
+    try:
+        return pika.BasicProperties().decode(rest), table
+    except Exception:  # noqa: BLE001 - the table's length was wrong too: keep only the reason
+        return pika.BasicProperties(), table
 
 
 def _message(method: Any, properties: Any, body: bytes) -> Message:
