@@ -4,12 +4,15 @@ Owns the entry's channel (prefetch, consume, cancel), the local queue that pika'
 callback fills, and the worker greenlets that each run one instance of the user's class, one
 message at a time. Owns the failure contract: settle the message, call shutdown(exc), replace
 the instance, backing off exponentially so that a consumer failing on every message never
-spins the CPU. Knows nothing of connecting or reconnecting: the supervisor attaches it to each
-new connection and detaches it when one is lost.
+spins the CPU. Owns the pool's own survival too: a worker that ends for any reason but the
+pool's stop is replaced, its unanswered message requeued, so a pool never sits alive with
+fewer workers than instances. Knows nothing of connecting or reconnecting: the supervisor
+attaches it to each new connection and detaches it when one is lost.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +22,7 @@ import gevent.queue
 
 from .errors import BrokerError, Fatal
 from .logs import PrefixedLog
-from .policy import restore_origin, settle_failure
+from .policy import restore_origin, settle_failure, settle_undecodable
 from .proxy import AMQPProxy
 from .publisher import Publisher
 from .spec import ConsumerEntry, ConsumerProtocol
@@ -29,10 +32,13 @@ from .transport import Channel, Connection, Delivery
 # BACKOFF_CAP; a success resets it. Re-opening a closed channel backs off the same way.
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+# 2 ** 16 times the base is far past the cap; a larger power only risks overflowing a float.
+_MAX_DOUBLINGS = 16
 
 
 def backoff(failures: int) -> float:
-    return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(failures - 1, 0)))
+    """The wait after `failures` failures in a row: capped, for any count however large."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(max(failures - 1, 0), _MAX_DOUBLINGS))
 
 
 def consumer_name(entry: ConsumerEntry) -> str:
@@ -43,11 +49,13 @@ def consumer_name(entry: ConsumerEntry) -> str:
 class ConsumerPool:
     """Runs one consumer entry. Lifecycle: start, attach/detach (per connection), stop, close."""
 
-    def __init__(self, entry: ConsumerEntry, publisher: Publisher) -> None:
+    def __init__(self, entry: ConsumerEntry, publisher: Publisher, *, raise_unroutable: bool = False) -> None:
         self.entry = entry
         self.name = consumer_name(entry)
         self.log = PrefixedLog("amqp-dispatcher.pool", f"consumer {self.name} on queue {entry.queue!r}")
+        self.undecodable = 0  # messages set aside because their headers could not be decoded
         self._publisher = publisher
+        self._raise_unroutable = raise_unroutable
         self._inbox: gevent.queue.Queue[Delivery] = gevent.queue.Queue()
         self._channel: Channel | None = None
         self._consumer_tag: str | None = None
@@ -57,6 +65,9 @@ class ConsumerPool:
         self._workers: dict[int, gevent.Greenlet[Any, None]] = {}
         self._instances: dict[int, ConsumerProtocol] = {}
         self._busy: set[int] = set()
+        # What each busy worker is handling, so that a worker that dies leaves no message unanswered.
+        self._current: dict[int, tuple[Delivery, AMQPProxy | None]] = {}
+        self._crashes: dict[int, int] = {}
         # Set when the last busy instance finishes; only wait_idle() clears and waits on it, so
         # the per-message path costs a set lookup, not an Event.
         self._idle = gevent.event.Event()
@@ -78,10 +89,7 @@ class ConsumerPool:
     def start(self) -> None:
         """Create the instances (in their worker greenlets); they wait for messages."""
         for slot in range(self.entry.consumer_count):
-            worker = gevent.spawn(self._work, slot)
-            # The watchdog names a blocking greenlet by this name.
-            worker.name = f"consumer {self.name} on queue {self.entry.queue!r} (instance {slot})"
-            self._workers[slot] = worker
+            self._spawn(slot)
 
     def attach(self, connection: Connection) -> None:
         """Open this entry's channel on a new connection and start consuming."""
@@ -181,8 +189,50 @@ class ConsumerPool:
         self._drop_inbox()
         if self._recovery is None or self._recovery.dead:
             self._recovery = gevent.spawn(self._reattach, connection)
+            self._recovery.link_exception(lambda failed: self._recovery_failed(failed, connection))
+
+    def _recovery_failed(self, failed: gevent.Greenlet[Any, None], connection: Connection) -> None:
+        """A bug in re-attaching must not leave the entry without a consumer: try again."""
+        self.log.error("consuming again failed unexpectedly: %r; trying again", failed.exception)
+        if failed is self._recovery and not self._stopping:
+            self._recovery = None
+            self._recover(connection)
+
+    def _worker_ended(self, slot: int, worker: gevent.Greenlet[Any, None]) -> None:
+        """Only the pool's stop may end a worker: any other end is replaced, after a backoff."""
+        if self._stopping or self._workers.get(slot) is not worker:
+            return
+        self._busy.discard(slot)
+        if not self._busy:
+            self._idle.set()
+        current = self._current.pop(slot, None)
+        if current is not None:
+            delivery, proxy = current
+            if proxy is None or not proxy.has_responded_to_message:
+                delivery.reject(requeue=True)
+        crashes = self._crashes[slot] = self._crashes.get(slot, 0) + 1
+        delay = backoff(crashes)
+        self.log.error("the worker of instance %d ended unexpectedly; replacing it in %.1f s", slot, delay)
+        self._spawn(slot, retired=self._instances.pop(slot, None), delay=delay)
 
     # Greenlets.
+
+    def _spawn(self, slot: int, *, retired: ConsumerProtocol | None = None, delay: float = 0.0) -> None:
+        worker = gevent.spawn(self._run_worker, slot, retired, delay)
+        # The watchdog names a blocking greenlet by this name.
+        worker.name = f"consumer {self.name} on queue {self.entry.queue!r} (instance {slot})"
+        worker.link(functools.partial(self._worker_ended, slot))
+        self._workers[slot] = worker
+
+    def _run_worker(self, slot: int, retired: ConsumerProtocol | None, delay: float) -> None:
+        try:
+            if retired is not None:
+                self._call_shutdown(retired, None)
+            if delay:
+                gevent.sleep(delay)
+            self._work(slot)
+        except Exception:  # last resort: our own code failed; _worker_ended replaces this worker
+            self.log.exception("the worker of instance %d failed", slot)
 
     def _reattach(self, connection: Connection) -> None:
         failures = 0
@@ -212,16 +262,21 @@ class ConsumerPool:
                 delivery.nack(requeue=True)
                 break
             self._busy.add(slot)
-            try:
-                error = self._handle(instance, delivery)
-            finally:
-                self._busy.discard(slot)
-                if not self._busy:
-                    self._idle.set()
+            # No try/finally: if _handle fails, _worker_ended needs to see what was in hand.
+            error = self._handle(instance, slot, delivery)
+            del self._current[slot]
+            self._busy.discard(slot)
+            if not self._busy:
+                self._idle.set()
             if error is None:
                 failures = 0
+                if self._crashes:
+                    self._crashes.pop(slot, None)
                 continue
             failures += 1
+            if error is _SET_ASIDE_FAILED:
+                gevent.sleep(backoff(failures))  # the parking queue cannot take it yet
+                continue
             self._instances.pop(slot, None)
             self._call_shutdown(instance, error)
             delay = backoff(failures)
@@ -231,14 +286,20 @@ class ConsumerPool:
             gevent.sleep(delay)
             instance = self._create(slot) if not self._stopping else None
 
-    def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
-        proxy = AMQPProxy(delivery, self._publisher, self.log)
+    def _handle(self, instance: ConsumerProtocol, slot: int, delivery: Delivery) -> BaseException | None:
+        if delivery.undecodable is not None:
+            self._current[slot] = (delivery, None)
+            self.undecodable += 1
+            settled = settle_undecodable(delivery, self.entry, self.name, self._publisher, self.log, self.undecodable)
+            return None if settled else _SET_ASIDE_FAILED
+        proxy = AMQPProxy(delivery, self._publisher, self.log, raise_unroutable=self._raise_unroutable)
+        self._current[slot] = (delivery, proxy)
         restore_origin(delivery.message)
         try:
             instance.consume(proxy, delivery.message)
-        except gevent.GreenletExit:
-            raise
         except BaseException as error:  # the user's code must never take the service down
+            if self._is_our_kill(error):
+                raise
             self.log.exception("consume raised on delivery %d", delivery.tag)
             if not proxy.has_responded_to_message:
                 settle_failure(delivery, error, self.entry, self.name, self._publisher, self.log)
@@ -252,9 +313,9 @@ class ConsumerPool:
         while not self._stopping:
             try:
                 instance = self.entry.consumer()
-            except gevent.GreenletExit:
-                raise
-            except BaseException:  # a failing __init__ must not end the pool
+            except BaseException as error:  # a failing __init__ must not end the pool
+                if self._is_our_kill(error):
+                    raise
                 failures += 1
                 delay = backoff(failures)
                 self.log.exception("creating instance %d failed; trying again in %.1f s", slot, delay)
@@ -267,10 +328,14 @@ class ConsumerPool:
     def _call_shutdown(self, instance: ConsumerProtocol, error: BaseException | None) -> None:
         try:
             instance.shutdown(error)
-        except gevent.GreenletExit:
-            raise
-        except BaseException:  # a failing shutdown changes nothing: the instance goes anyway
+        except BaseException as failure:  # a failing shutdown changes nothing: the instance goes anyway
+            if self._is_our_kill(failure):
+                raise
             self.log.exception("shutdown(%r) raised", error)
+
+    def _is_our_kill(self, error: BaseException) -> bool:
+        """Whether this is close() stopping the worker; any other GreenletExit is the user's failure."""
+        return self.is_stopping and isinstance(error, gevent.GreenletExit)
 
     def _drop_inbox(self) -> int:
         dropped = 0
@@ -278,3 +343,10 @@ class ConsumerPool:
             self._inbox.get_nowait()
             dropped += 1
         return dropped
+
+
+class _SetAsideFailed(Exception):
+    """An undecodable message could not be parked yet, and went back to its queue."""
+
+
+_SET_ASIDE_FAILED = _SetAsideFailed()

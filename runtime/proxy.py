@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import AlreadyAnswered
+from .errors import AlreadyAnswered, PublishReturned
 from .message import PROPERTY_NAMES
 
 if TYPE_CHECKING:
@@ -26,13 +26,16 @@ _PROPERTIES = frozenset(PROPERTY_NAMES) - {"headers", "cluster_id"}
 class AMQPProxy:
     """What `consume(amqp, msg)` receives as `amqp`."""
 
-    __slots__ = ("_answer", "_delivery", "_log", "_publisher")
+    __slots__ = ("_answer", "_delivery", "_log", "_publisher", "_raise_unroutable")
 
-    def __init__(self, delivery: Delivery, publisher: Publisher, log: PrefixedLog) -> None:
+    def __init__(
+        self, delivery: Delivery, publisher: Publisher, log: PrefixedLog, *, raise_unroutable: bool = False
+    ) -> None:
         self._delivery = delivery
         self._publisher = publisher
         self._log = log
         self._answer: str | None = None
+        self._raise_unroutable = raise_unroutable
 
     @property
     def has_responded_to_message(self) -> bool:
@@ -59,7 +62,7 @@ class AMQPProxy:
         headers: Mapping[str, Any] | None,
         body: bytes | str,
         *,
-        mandatory: bool = True,
+        mandatory: bool | None = None,
         timeout: float = 30.0,
         **properties: Any,
     ) -> None:
@@ -68,8 +71,13 @@ class AMQPProxy:
         `body` may be bytes or text (sent as UTF-8). Properties are those of AMQP (content_type,
         delivery_mode, correlation_id, reply_to, message_id, expiration, priority, timestamp,
         ...); messages are persistent (delivery_mode 2) unless told otherwise. Raises
-        PublishReturned if no queue receives it, PublishRefused if the broker nacks it, and
-        PublishTimeout if no confirm comes within `timeout` seconds.
+        PublishRefused if the broker nacks it, and PublishTimeout if no confirm comes within
+        `timeout` seconds.
+
+        A message no queue receives (unroutable) is logged and counted, and publish returns, as
+        in the original amqp-dispatcher, unless the config says `on_unroutable: raise`.
+        `mandatory=True` raises PublishReturned for it whatever the config says, and
+        `mandatory=False` lets the broker drop it without a word, as AMQP defines.
         """
         unknown = sorted(set(properties) - _PROPERTIES)
         if unknown:
@@ -78,7 +86,14 @@ class AMQPProxy:
         merged: dict[str, Any] = {"delivery_mode": 2, **properties}
         if headers:
             merged["headers"] = dict(headers)
-        self._publisher.publish(exchange, routing_key, payload, merged, mandatory=mandatory, timeout=timeout)
+        try:
+            self._publisher.publish(
+                exchange, routing_key, payload, merged, mandatory=mandatory is not False, timeout=timeout
+            )
+        except PublishReturned as returned:
+            if mandatory or (mandatory is None and self._raise_unroutable):
+                raise
+            self._publisher.note_unroutable(exchange, routing_key, returned)
 
     def _settle(self, how: str, send: Any) -> None:
         if self._answer is not None:

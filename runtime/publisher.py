@@ -8,20 +8,24 @@ one message at a time, so a returned (unroutable) message can never be mistaken 
 
 from __future__ import annotations
 
-import logging
+import time
 
 import gevent.lock
 
 from .errors import BrokerError, PublishError, PublishRefused, PublishReturned
+from .logs import get_logger
 from .settings import ConnectionSettings
 from .transport import Channel, Connection, encode_properties
 
-log = logging.getLogger("amqp-dispatcher.publisher")
+log = get_logger("amqp-dispatcher.publisher")
 
 # How long a publish may wait while the broker blocks publishers, before the connection is dropped.
 BLOCKED_TIMEOUT = 60.0
 # Channels of the publishing connection, at most (RabbitMQ allows 2047 by default).
 MAX_CHANNELS = 256
+# Unroutable publishes are logged at most this often, with how many there were meanwhile:
+# a consumer that publishes to an unbound key on every message must not flood the log.
+UNROUTABLE_LOG_EVERY = 60.0
 
 
 class Publisher:
@@ -33,6 +37,8 @@ class Publisher:
         self._opening = gevent.lock.Semaphore()
         self._slots = gevent.lock.BoundedSemaphore(MAX_CHANNELS)
         self._closed = False
+        self.unroutable = 0  # messages the broker returned because no queue received them
+        self._unroutable_logged = (0, -UNROUTABLE_LOG_EVERY)  # the count and the time of the last line
 
     def __repr__(self) -> str:
         state = "connected" if self._connection and self._connection.is_open else "not connected"
@@ -63,6 +69,26 @@ class Publisher:
                 channel.close()  # a late confirm could arrive on it and answer the next publish
                 raise
             self._idle.append(channel)
+
+    def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned) -> None:
+        """Count a returned message, and say so in the log, at most once a minute."""
+        self.unroutable += 1
+        logged, at = self._unroutable_logged
+        now = time.monotonic()
+        if now - at < UNROUTABLE_LOG_EVERY:
+            return
+        self._unroutable_logged = (self.unroutable, now)
+        since = self.unroutable - logged - 1
+        log.warning(
+            "a message published to exchange %r with routing key %r reached no queue (%d %s), so it is dropped, "
+            "as the original amqp-dispatcher did; %d unroutable in all%s",
+            exchange,
+            routing_key,
+            returned.reply_code,
+            returned.reply_text,
+            self.unroutable,
+            f", {since} since the last line" if since and logged else "",
+        )
 
     def close(self, timeout: float = 5.0) -> None:
         self._closed = True

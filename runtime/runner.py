@@ -12,12 +12,12 @@ which consumers rely on:
 4. close the publishing connection, then the consuming one.
 
 Exit statuses: 0 clean stop, 1 a second signal or the drain timeout, 2 a config or startup
-error, 3 the broker refused or could not be reached.
+error, 3 the broker refused or could not be reached, 4 an internal error (a bug, logged with
+its traceback), so that a process never stays alive consuming nothing.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -26,8 +26,8 @@ import time
 import gevent
 import gevent.event
 
-from .errors import ConfigurationError
-from .logs import configure_from_file, ensure_configured, quiet_pika
+from .errors import BrokerError, ConfigurationError
+from .logs import configure_from_file, default_logging, get_logger, quiet_pika
 from .pool import ConsumerPool
 from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
@@ -35,29 +35,32 @@ from .spec import Service
 from .supervisor import ConnectionSupervisor
 from .watchdog import HubWatchdog, default_threshold
 
-log = logging.getLogger("amqp-dispatcher")
+log = get_logger("amqp-dispatcher")
 
-EXIT_OK, EXIT_KILLED, EXIT_CONFIG, EXIT_BROKER = 0, 1, 2, 3
+EXIT_OK, EXIT_KILLED, EXIT_CONFIG, EXIT_BROKER, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def run_service(service: Service) -> int:
     """Run until stopped; returns the exit status."""
     try:
         configure_from_file(os.environ)
-        quiet_pika()
-        settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
     except ConfigurationError as error:
-        ensure_configured()
-        log.error("%s", error)
+        with default_logging():
+            log.error("%s", error)
         return EXIT_CONFIG
-    if service.startup_handler is not None:
+    quiet_pika()
+    with default_logging():  # shown by default, yet free for the startup handler to configure
         try:
-            service.startup_handler()
-        except Exception:  # the user's handler: report it with its traceback
-            ensure_configured()
-            log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
+            settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
+        except ConfigurationError as error:
+            log.error("%s", error)
             return EXIT_CONFIG
-    ensure_configured()
+        if service.startup_handler is not None:
+            try:
+                service.startup_handler()
+            except Exception:  # the user's handler: report it with its traceback
+                log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
+                return EXIT_CONFIG
     return ServiceRunner(service, settings).run()
 
 
@@ -67,7 +70,10 @@ class ServiceRunner:
         self.settings = settings
         self.name = f"{service.name} on {socket.gethostname()} pid {os.getpid()} config {service.config_sha256[:12]}"
         self.publisher = Publisher(settings, self.name)
-        self.pools = [ConsumerPool(entry, self.publisher) for entry in service.consumers]
+        raise_unroutable = service.on_unroutable == "raise"
+        self.pools = [
+            ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable) for entry in service.consumers
+        ]
         self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name)
         self._stop = gevent.event.Event()
         self._forced = gevent.event.Event()
@@ -109,12 +115,14 @@ class ServiceRunner:
         supervisor.kill()  # it may be connecting or backing off; an open connection stays open
         if self._stop.is_set():
             return self._drain()
-        if self.supervisor.failure.ready():
-            log.error("stopping: %s", self.supervisor.failure.value)
-        else:  # pragma: no cover - a bug in the supervisor; gevent has printed its traceback
-            log.error("stopping: the connection supervisor ended unexpectedly: %r", supervisor.exception)
+        failure = self.supervisor.failure.value if self.supervisor.failure.ready() else None
         self._close_everything()
-        return EXIT_BROKER
+        if isinstance(failure, BrokerError):
+            log.error("stopping: %s", failure)
+            return EXIT_BROKER
+        # The supervisor logged the bug with its traceback; staying up would consume nothing.
+        log.error("stopping: the connection supervisor failed (exit status %d)", EXIT_INTERNAL)
+        return EXIT_INTERNAL
 
     def _on_signal(self, number: int) -> None:
         self._signals += 1

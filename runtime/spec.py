@@ -103,6 +103,7 @@ class Service:
     shutdown_timeout: float
     startup_timeout: float
     blocking_threshold: float | None  # None: derived from the heartbeat at start
+    on_unroutable: str  # "log" or "raise": what amqp.publish does with a message no queue receives
     startup_handler: Callable[[], object] | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]

@@ -10,7 +10,6 @@ what the pools do with their messages.
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import time
 from collections.abc import Sequence
@@ -20,20 +19,27 @@ import gevent.event
 
 from . import topology
 from .errors import BrokerError, BrokerUnreachable, DeclarationRefused, Fatal, Recoverable
+from .logs import get_logger
 from .pool import ConsumerPool
 from .settings import ConnectionSettings
 from .spec import Service
 from .transport import Connection
 
-log = logging.getLogger("amqp-dispatcher.connection")
+log = get_logger("amqp-dispatcher.connection")
 
 RECONNECT_BASE = 0.5
 RECONNECT_CAP = 30.0
+# 2 ** 16 times the base is far past the cap; a larger power only risks overflowing a float.
+_MAX_DOUBLINGS = 16
 
 
 def full_jitter(attempt: int) -> float:
-    """A delay drawn uniformly below an exponentially growing, capped bound."""
-    return random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
+    """A delay drawn uniformly below an exponentially growing bound, capped for any attempt count.
+
+    After the start, a broker that stays away is retried without end, every RECONNECT_CAP
+    seconds at most: what supervisors and orchestrators expect of a service that has started.
+    """
+    return random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2.0 ** min(max(attempt, 0), _MAX_DOUBLINGS)))
 
 
 class ConnectionSupervisor:
@@ -64,6 +70,9 @@ class ConnectionSupervisor:
             self._run()
         except BrokerError as error:
             self.failure.set(error)
+        except Exception as bug:  # last resort: a bug here must end the service, not leave it idle
+            log.exception("the connection supervisor failed")
+            self.failure.set(bug)
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.service.startup_timeout
@@ -126,4 +135,5 @@ class ConnectionSupervisor:
             for pool in self.pools:
                 pool.attach(connection)
         except DeclarationRefused as refusal:  # consuming from a queue that does not exist
-            raise topology.explained(refusal) from refusal
+            advice = "it does not exist: declare it under queues in the config, or create it before the service starts"
+            raise topology.explained(refusal, advice) from refusal

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .harness import channel, drain, publish, rabbitmqctl, wait_until
+from .harness import channel, connections, drain, publish, queue_depth, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -18,8 +18,8 @@ queues:
   - queue: orders
   - queue: receipts
   - queue: full
-    x_max_length: 0
     arguments:
+      x-max-length: 0
       x-overflow: reject-publish
 """
 
@@ -33,8 +33,7 @@ def ask(vhost: str, exchange: str, routing_key: str, body: str, **properties: ob
 
 
 def connection_count(vhost: str) -> int:
-    listing = rabbitmqctl("list_connections", "-p", vhost, "name", "--quiet")
-    return len([line for line in listing.splitlines()[1:] if line.strip()])
+    return len(connections(vhost, "name"))
 
 
 def test_the_publishing_connection_opens_on_first_use_and_publish_waits_for_the_confirm(
@@ -52,13 +51,34 @@ def test_the_publishing_connection_opens_on_first_use_and_publish_waits_for_the_
     assert connection_count(vhost) == 2, "and reuses it"
 
 
-def test_an_unroutable_message_raises_publish_returned(project, services, vhost) -> None:
+def test_an_unroutable_message_is_logged_and_counted_and_publish_returns_as_in_the_original(
+    project, services, vhost
+) -> None:
     built = project(CONFIG)
+    service = built.service(vhost).wait_ready()
+    services.append(service)
+    for number in range(3):
+        ask(vhost, "", "no-such-queue", f"lost {number}")
+    wait_until(lambda: len(built.events("published")) == 3)
+    assert not built.events("publish-failed") and "consume raised" not in service.log
+    assert queue_depth(vhost, "orders") == 0, "the consuming message was acked"
+    service.wait_for_log("reached no queue")
+    (line,) = [line for line in service.log.splitlines() if "reached no queue" in line]
+    assert "routing key 'no-such-queue' reached no queue (312 NO_ROUTE)" in line and "1 unroutable in all" in line
+    ask(vhost, "", "no-such-queue", "explicit", mandatory=True)
+    (event,) = wait_until(lambda: built.events("publish-failed"))
+    assert event["error"] == "PublishReturned", "mandatory=True raises for that call"
+    assert "returned the message published to '' with routing key 'no-such-queue': 312 NO_ROUTE" in event["message"]
+
+
+def test_on_unroutable_raise_makes_every_unroutable_publish_raise(project, services, vhost) -> None:
+    built = project("on_unroutable: raise\n" + CONFIG)
     services.append(built.service(vhost).wait_ready())
     ask(vhost, "", "no-such-queue", "lost?")
     (event,) = wait_until(lambda: built.events("publish-failed"))
     assert event["error"] == "PublishReturned"
-    assert "returned the message published to '' with routing key 'no-such-queue': 312 NO_ROUTE" in event["message"]
+    ask(vhost, "", "no-such-queue", "dropped quietly", mandatory=False)
+    wait_until(lambda: built.events("published"))
 
 
 def test_a_nacked_message_raises_publish_refused(project, services, vhost) -> None:
