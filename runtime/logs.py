@@ -1,15 +1,22 @@
-"""Logging: the `amqp-dispatcher` logger tree, LOGGING_FILE_CONFIG, and a sensible default.
+"""Logging: the `amqp-dispatcher` logger tree, LOGGING_FILE_CONFIG, a sensible default, and safe lines.
 
 Owns how the service's logging is set up, in an order that respects the user: a
-LOGGING_FILE_CONFIG file first, then the startup handler (which may configure logging itself),
-and only if nothing has configured a handler by then, a plain default to stderr.
+LOGGING_FILE_CONFIG file first; then, while the startup handler runs, a default that shows its
+lines without preventing it from configuring logging itself; and only if nothing has configured
+a handler by then, the same default for good. Also owns what reaches a log line: every logger
+of the runtime escapes the unprintable characters of the values it interpolates (a queue name,
+a routing key, an exception's text, all of which a message or a config can carry), so that no
+value can forge a line or hide text from the person reading it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.config
-from collections.abc import Mapping, MutableMapping
+import sys
+import traceback
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .errors import ConfigurationError
@@ -18,12 +25,106 @@ ROOT = "amqp-dispatcher"
 FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 
+def safe(text: str, *, keep_newlines: bool = False) -> str:
+    """The text with every unprintable character (controls, bidi overrides, ...) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or (keep_newlines and char == "\n") else _escape(char) for char in text)
+
+
+_READABLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _READABLE:
+        return _READABLE[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+class Lines(str):
+    """Text of several lines that we wrote ourselves (a stack), logged with its newlines kept."""
+
+    __slots__ = ()
+
+
+class _Safe:
+    """An argument of a log call whose str() and repr() come out escaped."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return safe(str(self.value), keep_newlines=isinstance(self.value, Lines))
+
+    def __repr__(self) -> str:
+        return safe(repr(self.value))
+
+
+class _SafeRecords(logging.Filter):
+    """Escapes what a record interpolates, and its traceback, before any handler sees it.
+
+    A filter on each of our loggers rather than a formatter: the handlers are the user's (from
+    LOGGING_FILE_CONFIG or the startup handler), and a filter reaches all of them. Our own format
+    strings keep their newlines (a stack is several lines); only the values are escaped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            record.args = {key: _wrapped(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_wrapped(arg) for arg in record.args)
+        if not isinstance(record.msg, str):
+            record.msg = _Safe(record.msg)
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            exception = traceback.TracebackException(*record.exc_info)
+            record.exc_text = "".join(_traceback_lines(exception)).rstrip("\n")
+        return True
+
+
+def _traceback_lines(exception: traceback.TracebackException) -> Iterator[str]:
+    """The traceback as Python prints it, with the exception's own text on one line.
+
+    The frames keep their line breaks; the message (which a message body or a header can put
+    in an exception) has its line breaks and other unprintable characters escaped, so that it
+    cannot start a line of its own that would pass for a log line.
+    """
+    if exception.__cause__ is not None:
+        yield from _traceback_lines(exception.__cause__)
+        yield "\nThe above exception was the direct cause of the following exception:\n\n"
+    elif exception.__context__ is not None and not exception.__suppress_context__:
+        yield from _traceback_lines(exception.__context__)
+        yield "\nDuring handling of the above exception, another exception occurred:\n\n"
+    if exception.stack:
+        yield "Traceback (most recent call last):\n"
+        yield from (safe(frame, keep_newlines=True) for frame in exception.stack.format())
+    yield from (safe(line.rstrip("\n")) + "\n" for line in exception.format_exception_only())
+
+
+def _wrapped(value: object) -> object:
+    """Numbers stay numbers, for %d and %g; everything else prints escaped."""
+    return value if isinstance(value, int | float) else _Safe(value)
+
+
+_FILTER = _SafeRecords()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A logger of the runtime's tree, which escapes what it interpolates."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
+
+
 class PrefixedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger whose every line starts by naming what it is about, such as a consumer entry."""
 
     def __init__(self, name: str, prefix: str) -> None:
-        super().__init__(logging.getLogger(name), {})
-        self.prefix = prefix
+        super().__init__(get_logger(name), {})
+        self.prefix = safe(prefix)
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         return f"{self.prefix}: {msg}", kwargs
@@ -52,8 +153,38 @@ def quiet_pika() -> None:
         pika.setLevel(logging.CRITICAL)
 
 
+def is_configured() -> bool:
+    """Whether a logging file or the user's code has set up a handler for our lines."""
+    return bool(logging.getLogger().handlers or logging.getLogger(ROOT).handlers)
+
+
 def ensure_configured() -> None:
     """A default configuration, unless a file or the startup handler has set one up."""
-    if logging.getLogger().handlers or logging.getLogger(ROOT).handlers:
-        return
-    logging.basicConfig(level=logging.INFO, format=FORMAT)
+    if not is_configured():
+        logging.basicConfig(level=logging.INFO, format=FORMAT)
+
+
+@contextlib.contextmanager
+def default_logging() -> Iterator[None]:
+    """Lines shown by default while the service starts (the startup handler included), yet logging
+    left free for that handler to configure; on the way out, the default stays only if nothing
+    else was configured.
+
+    Until something configures logging, lines go to Python's handler of last resort, which we
+    make ours (stderr, our format, INFO): nothing is added to the root logger, so the startup
+    handler's logging.basicConfig() still takes effect, its dictConfig or fileConfig meets no
+    handler of ours, and its own INFO lines are shown rather than lost.
+    """
+    previous = logging.lastResort
+    if not is_configured():
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(logging.Formatter(FORMAT))
+        logging.lastResort = fallback
+        root = logging.getLogger()
+        if root.level == logging.WARNING:  # Python's default: nobody has chosen a level
+            root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.lastResort = previous
+        ensure_configured()

@@ -7,13 +7,12 @@ a channel of its own, closed afterwards. Knows nothing of consumers.
 
 from __future__ import annotations
 
-import logging
-
 from .errors import DeclarationRefused
+from .logs import get_logger
 from .spec import Service
 from .transport import Channel, Connection
 
-log = logging.getLogger("amqp-dispatcher.topology")
+log = get_logger("amqp-dispatcher.topology")
 
 _ADVICE = {
     403: "the user lacks the configure permission on it, or the name is reserved",
@@ -21,6 +20,15 @@ _ADVICE = {
     405: "another connection owns it (exclusive)",
     406: "it exists with other settings: change the config to match, or delete it so it can be declared again",
 }
+_PASSIVE_QUEUE = (
+    "it does not exist, and passive: true only checks that it does, so the service stops (the original "
+    "amqp-dispatcher ignored passive and created the queue); to have the service create it, remove "
+    "passive: true from queue {name!r} in the config"
+)
+_PASSIVE_EXCHANGE = (
+    "it does not exist, and passive: true only checks that it does; create it first (the service that owns "
+    "it declares it), or remove passive: true from exchange {name!r} in the config to have this service create it"
+)
 
 
 def declare(connection: Connection, service: Service) -> None:
@@ -39,21 +47,38 @@ def declare(connection: Connection, service: Service) -> None:
 def declare_on(channel: Channel, service: Service) -> None:
     """Exchanges, then queues, then bindings. Declaring is idempotent, so this also restores
     whatever was deleted while the service ran."""
-    try:
-        for exchange in service.exchanges:
+    for exchange in service.exchanges:
+        try:
             channel.declare_exchange(exchange)
-        for queue in service.queues:
+        except DeclarationRefused as refusal:
+            advice = _PASSIVE_EXCHANGE.format(name=exchange.name) if exchange.passive else None
+            raise explained(refusal, advice) from refusal
+    for queue in service.queues:
+        try:
             channel.declare_queue(queue)
-        for queue in service.queues:
-            for binding in queue.bindings:
+        except DeclarationRefused as refusal:
+            raise explained(refusal, _PASSIVE_QUEUE.format(name=queue.name) if queue.passive else None) from refusal
+    for queue in service.queues:
+        for binding in queue.bindings:
+            try:
                 channel.bind(queue.name, binding)
-    except DeclarationRefused as refusal:
-        raise explained(refusal) from refusal
+            except DeclarationRefused as refusal:
+                raise explained(refusal, _missing_exchange(binding.exchange, service)) from refusal
 
 
-def explained(refusal: DeclarationRefused) -> DeclarationRefused:
+def _missing_exchange(name: str, service: Service) -> str | None:
+    if any(exchange.name == name for exchange in service.exchanges):
+        return None
+    return (
+        f"exchange {name!r} does not exist, and the config does not declare it: declare it under exchanges "
+        "(passive: true if another service owns it), or create it before the service starts"
+    )
+
+
+def explained(refusal: DeclarationRefused, advice_for_404: str | None = None) -> DeclarationRefused:
     """The refusal with what it means for the operator."""
-    advice = _ADVICE.get(refusal.reply_code or 0)
+    code = refusal.reply_code or 0
+    advice = advice_for_404 if code == 404 and advice_for_404 else _ADVICE.get(code)
     if advice is None:
         return refusal
     return DeclarationRefused(f"{refusal}; {advice}", reply_code=refusal.reply_code, reply_text=refusal.reply_text)

@@ -11,7 +11,6 @@ anything: the report is all gevent can give while the hub is stuck.
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 import gevent
 import gevent.events
 
-log = logging.getLogger("amqp-dispatcher.watchdog")
+from .logs import Lines, get_logger
+
+log = get_logger("amqp-dispatcher.watchdog")
 
 REPEAT_EVERY = 10.0
 _ADVICE = (
@@ -70,7 +71,11 @@ class HubWatchdog:
             self._blocked, self._since, self._last_report = blocked, now - self.threshold, now
             who = getattr(blocked, "name", None) or repr(blocked)
             log.warning(
-                "%s blocked the gevent hub for more than %g s: %s\n%s", who, self.threshold, _ADVICE, _stack(event.info)
+                "%s blocked the gevent hub for more than %g s: %s\n%s",
+                who,
+                self.threshold,
+                _ADVICE,
+                Lines(_stack(event.info)),
             )
         elif now - self._last_report >= REPEAT_EVERY:
             self._last_report = now

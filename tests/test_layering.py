@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md §2, checked by scanning imports."""
+"""The layering rules of docs/architecture.md, checked by scanning imports."""
 
 from __future__ import annotations
 
@@ -70,3 +70,10 @@ def test_importing_the_runtime_loads_no_build_dependency() -> None:
     code = "import sys, amqp_dispatcher.runtime; print(sorted({'yaml', 'jsonschema', 'jinja2'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sources("runtime"), ids=lambda p: p.name)
+def test_the_runtime_logs_only_through_loggers_that_escape_what_they_interpolate(path: Path) -> None:
+    if path.name == "logs.py":
+        return
+    assert "logging.getLogger(" not in path.read_text(), f"{path.name}: use logs.get_logger"

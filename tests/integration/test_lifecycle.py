@@ -124,20 +124,33 @@ queues:
         pytest.param(
             None,
             "queues:\n  - queue: orders\n    passive: true\n",
-            ["declaring queue 'orders'", "404 NOT_FOUND", "no queue 'orders'", "drop passive: true"],
+            [
+                "declaring queue 'orders'",
+                "404 NOT_FOUND",
+                "no queue 'orders'",
+                "passive: true only checks that it does",
+                "the original amqp-dispatcher ignored passive and created the queue",
+                "remove passive: true from queue 'orders' in the config",
+            ],
             id="404-passive-queue",
         ),
         pytest.param(
             None,
             "exchanges:\n  - exchange: elsewhere\n    passive: true\nqueues:\n  - queue: orders\n",
-            ["declaring exchange 'elsewhere'", "404 NOT_FOUND", "no exchange 'elsewhere'"],
+            ["declaring exchange 'elsewhere'", "404 NOT_FOUND", "no exchange 'elsewhere'", "passive: true only checks"],
             id="404-passive-exchange",
         ),
         pytest.param(
             None,
             "",
-            ["consuming from 'orders'", "404 NOT_FOUND", "no queue 'orders'"],
+            ["consuming from 'orders'", "404 NOT_FOUND", "no queue 'orders'", "declare it under queues in the config"],
             id="404-undeclared-queue",
+        ),
+        pytest.param(
+            None,
+            "queues:\n  - queue: orders\n    bindings:\n      - exchange: elsewhere\n",
+            ["binding queue 'orders' to exchange 'elsewhere'", "404 NOT_FOUND", "the config does not declare it"],
+            id="404-binding-to-an-undeclared-exchange",
         ),
     ],
 )

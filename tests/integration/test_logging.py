@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .harness import publish, wait_until
@@ -79,3 +81,36 @@ def test_a_broken_logging_file_config_exits_2(project, services, vhost, tmp_path
     services.append(service)
     assert service.wait(30) == 2
     assert "LOGGING_FILE_CONFIG=" in service.log and "missing.ini" in service.log
+
+
+@pytest.mark.parametrize(
+    "handler,expected",
+    [
+        ("startup_logs", r"\d INFO workers\[\d+\]: startup handler: pools created"),
+        ("startup_basic_config", r"BASIC INFO workers configured by the startup handler"),
+        ("startup_root_handler", r"OLD - amqp-dispatcher.connection - INFO - ready: 1 consumer entries"),
+    ],
+)
+def test_the_startup_handler_s_lines_are_shown_and_it_can_configure_logging(
+    project, services, vhost, handler: str, expected: str
+) -> None:
+    built = project(f"startup_handler: workers:{handler}\n" + CONFIG)
+    service = built.service(vhost).wait_ready()
+    services.append(service)
+    assert service.stop() == 0
+    log = service.log
+    assert re.search(expected, log), log
+    assert log.count("ready: 1 consumer entries") == 1, "one handler: no line twice"
+    if handler == "startup_basic_config":
+        assert "BASIC INFO amqp-dispatcher.connection ready: 1 consumer entries" in log
+        assert not re.search(r"^\d{4}-", log, re.MULTILINE), "the handler's format, not ours"
+
+
+def test_lines_before_the_startup_handler_use_the_default_format(project, services, vhost) -> None:
+    built = project(CONFIG)
+    service = built.service(vhost, RABBITMQ_HOST="ignored.example").wait_ready()
+    services.append(service)
+    assert service.stop() == 0
+    line = r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING amqp-dispatcher.settings\[\d+\]: "
+    line += r"RABBITMQ_URL is set, so RABBITMQ_HOST is ignored$"
+    assert re.search(line, service.log, re.MULTILINE), service.log

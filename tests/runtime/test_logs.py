@@ -1,0 +1,69 @@
+"""What reaches a log line: values escaped, tracebacks whole, nothing that can forge a line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amqp_dispatcher.runtime.logs import Lines, PrefixedLog, get_logger, safe
+
+FORGED = "\n2026-01-01 00:00:00,000 ERROR amqp-dispatcher[1]: forged"
+
+
+@pytest.fixture
+def lines() -> Iterator[list[str]]:
+    captured: list[str] = []
+    handler = logging.Handler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.emit = lambda record: captured.append(handler.format(record))  # type: ignore[method-assign]
+    logger = logging.getLogger("amqp-dispatcher")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.DEBUG
+    try:
+        yield captured
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_a_value_cannot_start_a_line_or_hide_text(lines: list[str]) -> None:
+    get_logger("amqp-dispatcher.test").warning("queue %s, key %r", f"q{FORGED}", "k\u202eevil\x1b[31m")
+    (line,) = lines
+    assert "\n" not in line and line.isprintable()
+    assert "\\n2026-01-01" in line and "\\u202e" in line and "\\x1b" in line
+
+
+def test_an_exception_message_stays_on_its_line_and_the_stack_keeps_its_lines(lines: list[str]) -> None:
+    try:
+        try:
+            raise ValueError(f"first{FORGED}")
+        except ValueError as error:
+            raise RuntimeError(f"second\u202e{FORGED}") from error
+    except RuntimeError:
+        PrefixedLog("amqp-dispatcher.pool", "consumer x:Y on queue 'q'").exception("consume raised on delivery %d", 7)
+    (text,) = lines
+    assert text.startswith("ERROR consumer x:Y on queue 'q': consume raised on delivery 7\nTraceback")
+    assert "The above exception was the direct cause of the following exception" in text
+    assert all(not line.startswith("2026-01-01") for line in text.splitlines()), "no forged line"
+    assert "ValueError: first\\n2026-01-01" in text and "RuntimeError: second\\u202e\\n2026" in text
+    assert all(line.isprintable() for line in text.splitlines())
+
+
+def test_our_own_multi_line_text_keeps_its_lines(lines: list[str]) -> None:
+    get_logger("amqp-dispatcher.watchdog").warning("blocked:\n%s", Lines('  File "x.py", line 1\n    loop()'))
+    assert lines == ['WARNING blocked:\n  File "x.py", line 1\n    loop()']
+
+
+def test_numbers_keep_their_formats(lines: list[str]) -> None:
+    get_logger("amqp-dispatcher.test").info("%d of %.1f s, %g, %s", 3, 2.25, 0.5, True)
+    assert lines == ["INFO 3 of 2.2 s, 0.5, True"]
+
+
+@given(st.text())
+def test_safe_text_is_always_printable(text: str) -> None:
+    assert safe(text).isprintable()
+    assert all(line.isprintable() for line in safe(text, keep_newlines=True).split("\n"))
