@@ -19,6 +19,7 @@ from amqp_dispatcher.runtime.version import VERSION
 from amqp_dispatcher.schema import schema_text
 
 from . import output, report
+from .imports import DEFAULT_MEMORY_MB
 from .pipeline import BuildOptions, BuildResult, build
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -81,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed to import the configured modules (default: 60)",
     )
+    parser.add_argument(
+        "--import-memory",
+        type=_megabytes,
+        default=DEFAULT_MEMORY_MB,
+        metavar="MB",
+        help=f"memory allowed to import the configured modules, in MiB; 0: no limit (default: {DEFAULT_MEMORY_MB})",
+    )
     parser.add_argument("--print-schema", action="store_true", help="print the JSON Schema of the config and exit")
     parser.add_argument("--version", action="version", version=f"dispatcher-build {VERSION}")
     return parser
@@ -100,7 +108,14 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(
             f"the output directory's name {package!r} must be a Python package name, since it runs as python -m NAME"
         )
-    result = compile_file(arguments.config, arguments.path, arguments.import_timeout, arguments.strict, package)
+    result = compile_file(
+        arguments.config,
+        arguments.path,
+        arguments.import_timeout,
+        arguments.strict,
+        package,
+        import_memory_mb=arguments.import_memory,
+    )
     _print_diagnostics(result, arguments.format, out, err)
     if result.failed(strict=arguments.strict):
         if arguments.format == "text":
@@ -116,7 +131,13 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def compile_file(
-    config: str, paths: Sequence[str], timeout: float, strict: bool, package: str = "service"
+    config: str,
+    paths: Sequence[str],
+    timeout: float,
+    strict: bool,
+    package: str = "service",
+    *,
+    import_memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> BuildResult:
     """Read the config and build it in memory; raises UsageError if it cannot be read."""
     try:
@@ -126,8 +147,24 @@ def compile_file(
     for path in paths:
         if not os.path.isdir(path):
             raise UsageError(f"--path {path}: no such directory")
-    options = BuildOptions(roots=(os.getcwd(), *paths), import_timeout=timeout, strict=strict, package=package)
+    options = BuildOptions(
+        roots=(os.getcwd(), *paths),
+        import_timeout=timeout,
+        import_memory_mb=import_memory_mb,
+        strict=strict,
+        package=package,
+    )
     return build(data, config, options)
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of MiB (0: no limit), got {text!r}")
+    return value
 
 
 def _print_diagnostics(result: BuildResult, fmt: str, out: TextIO, err: TextIO) -> None:

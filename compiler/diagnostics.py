@@ -59,22 +59,53 @@ class Diagnostic:
         return (span.line, span.column, self.code, self.message)
 
 
-def format_path(path: ConfigPath) -> str:
-    """`('consumers', 1, 'queue')` -> `consumers[1].queue`, quoting keys that need it."""
-    text = ""
+def shorten(text: str, limit: int = 60) -> str:
+    """A value as a message may echo it: at most `limit` characters, and nothing unprintable.
+
+    Long values are cut with the full length noted, so that a huge scalar in the config is never
+    printed whole; unprintable characters are escaped, so that none reaches a terminal or a log.
+    """
+    escaped = "".join(char if char.isprintable() else _escape_char(char) for char in text[: limit + 1])
+    if len(text) <= limit and len(escaped) <= limit + 20:
+        return escaped
+    return f"{escaped[:limit]}... ({len(text):,} characters)"
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def format_path(path: ConfigPath, limit: int = 160) -> str:
+    """`('consumers', 1, 'queue')` -> `consumers[1].queue`, quoting keys that need it.
+
+    Keys are shortened as values are (see shorten), and a path longer than `limit` keeps its
+    entry (`queues[3]`) and as many of its last parts as fit, so that whatever the keys, a
+    path in a message stays a few dozen characters.
+    """
+    pieces: list[str] = []
     for part in path:
         if isinstance(part, int):
-            text += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            text += f".{part}" if text else part
+            pieces.append(f"[{part}]")
+        elif _PLAIN_KEY.fullmatch(part) and len(part) <= 40:
+            pieces.append(f".{part}" if pieces else part)
         else:
-            text += "[" + _quote(part) + "]"
-    return text or "(top level)"
+            pieces.append("[" + _quote(part) + "]")
+    text = "".join(pieces)
+    if len(text) <= limit or len(pieces) <= 3:
+        return text or "(top level)"
+    head, tail = "".join(pieces[:2]), pieces[-1]
+    for piece in reversed(pieces[2:-1]):
+        if len(head) + len(piece) + len(tail) >= limit:
+            break
+        tail = piece + tail
+    return f"{head}…{tail.removeprefix('.')}"
 
 
 def _quote(key: str) -> str:
-    escaped = key.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-    return f'"{escaped}"'
+    """A key as a quoted string: quotes and backslashes escaped, unprintable characters escaped,
+    a long key shortened."""
+    return '"' + shorten(key.replace("\\", "\\\\").replace('"', '\\"'), 40) + '"'
 
 
 def error(
@@ -143,6 +174,17 @@ _TABLE = (
     ),
     Code("E006", "document-structure", "The file is empty, or holds more than one YAML document."),
     Code("E007", "encoding", "The file is not UTF-8 text."),
+    Code(
+        "E008",
+        "input-limit",
+        "The file exceeds a documented limit of the reader: its size, its nesting depth, or its number of values.",
+    ),
+    Code(
+        "E009",
+        "unsafe-character",
+        "A key or value holds a control, format or bidi-override character (NUL, ESC, U+202E, ...), "
+        "which no name needs and which can forge or hide text in logs.",
+    ),
     # Schema: shape of the configuration.
     Code("E101", "unknown-key", "A key the configuration does not know; often a misspelling."),
     Code("E102", "missing-key", "A required key is absent."),
@@ -169,11 +211,6 @@ _TABLE = (
     Code("E301", "reserved-name", "A name RabbitMQ reserves: the `amq.` prefix, or the default exchange."),
     Code("E302", "name-too-long", "A queue, exchange or routing key longer than 255 bytes (an AMQP short string)."),
     Code("E303", "declared-twice", "A queue or exchange declared more than once."),
-    Code(
-        "E304",
-        "undeclared-exchange",
-        "A binding names an exchange that is neither declared nor predeclared by RabbitMQ.",
-    ),
     Code(
         "E305", "queue-type-property", "A quorum or stream queue that is not durable, or is exclusive or auto-delete."
     ),
@@ -208,6 +245,18 @@ _TABLE = (
         "delivery-limit-drops",
         "on_error: requeue on a quorum queue without a dead-letter exchange: RabbitMQ 4.0 and later drop a "
         "message after 20 failed deliveries.",
+    ),
+    Code(
+        "W408",
+        "undeclared-exchange",
+        "A binding names an exchange that the config neither declares nor RabbitMQ predeclares: the service "
+        "cannot start unless another service has created it.",
+    ),
+    Code(
+        "W409",
+        "legacy-empty-argument",
+        "A legacy `x_*` queue key set to an empty or zero value, which the original amqp-dispatcher never sent; "
+        "it is not sent now either.",
     ),
 )
 

@@ -1,28 +1,40 @@
 """Import checks: runs the probe in a child process and turns its findings into diagnostics.
 
 Owns where import problems are reported (on the `consumer:` or `startup_handler:` value), the
-time limit, and recovering from a probe that hangs or dies. User code never runs in the
-compiler's own process, so a module that patches, exits or blocks cannot take the build with it.
-The contract checks themselves live in probe.py.
+time and memory limits, and containing the probe: it runs in a process group of its own, which
+is killed when the probe ends or times out, so that nothing a module started at import outlives
+the build. (A daemon that leaves the group with setsid escapes this; nothing short of a
+container can hold it.) The build waits for the probe process itself, never for its output
+pipes, which a child the module started could hold open. User code never runs in the
+compiler's own process, so a module that patches, exits or blocks cannot take the build with
+it. The contract checks themselves live in probe.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .diagnostics import ConfigPath, Diagnostic, error
+from .diagnostics import ConfigPath, Diagnostic, error, shorten
 from .model import Parts
 from .refs import ImportRef
 from .source import SourceDocument
 
 DEFAULT_TIMEOUT = 60.0
+# Far above what importing a service's modules takes, low enough that a runaway import fails
+# with a MemoryError instead of swapping the CI machine to a halt.
+DEFAULT_MEMORY_MB = 4096
+_STDERR_TAIL = 64 * 1024  # bytes of the probe's stderr read back: the last line is what we show
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,7 @@ def check(
     *,
     roots: Sequence[str],
     timeout: float = DEFAULT_TIMEOUT,
+    memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> ImportReport:
     """Import every referenced module once and check each reference against the contract."""
     report = ImportReport()
@@ -61,7 +74,7 @@ def check(
             report.diagnostics.append(
                 error(
                     "E106",
-                    f"`{keyword}` is a Python keyword, so no import statement can name {target.ref}",
+                    f"`{keyword}` is a Python keyword, so no import statement can name {shorten(str(target.ref))}",
                     document.value_span(target.path),
                     target.path,
                     hints=("rename the module or the name",),
@@ -70,37 +83,80 @@ def check(
         else:
             importable.append(target)
     if importable:
-        outcome = _run_probe(importable, roots, timeout)
+        outcome = _run_probe(importable, roots, timeout, memory_mb)
         report.packages = outcome.get("packages", {})
         report.diagnostics += _diagnose(importable, outcome, document, timeout)
     return report
 
 
-def _run_probe(targets: list[Target], roots: Sequence[str], timeout: float) -> dict[str, Any]:
+def _run_probe(targets: list[Target], roots: Sequence[str], timeout: float, memory_mb: int) -> dict[str, Any]:
     request = {
         "roots": [os.path.abspath(root) for root in roots],
         "targets": [{"ref": str(target.ref), "role": target.role} for target in {t.key: t for t in targets}.values()],
+        "memory_mb": memory_mb,
     }
     env = {**os.environ, "DISPATCHER_BUILD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    with tempfile.NamedTemporaryFile("r", suffix=".jsonl", encoding="utf-8") as results:
-        command = [sys.executable, "-m", "amqp_dispatcher.compiler.probe", results.name]
-        try:
-            completed = subprocess.run(
+    with tempfile.TemporaryDirectory(prefix="dispatcher-build-") as folder:
+        files = Path(folder)
+        (files / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        command = [sys.executable, "-m", "amqp_dispatcher.compiler.probe", folder]
+        # Files, not pipes: a child a module starts inherits them, and waiting for the end of a
+        # pipe it holds would make every build wait out the timeout.
+        with (files / "stderr.txt").open("wb") as stderr:
+            process = subprocess.Popen(
                 command,
-                input=json.dumps(request),
-                capture_output=True,
-                text=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
                 env=env,
-                timeout=timeout,
-                check=False,
+                start_new_session=True,  # its own process group, to kill with all it started
             )
-        except subprocess.TimeoutExpired:
-            return {"timeout": True, **_progress(results.read())}
-        outcome = _progress(results.read())
+            try:
+                finished = _wait_for_exit(process.pid, timeout)
+            finally:
+                _kill_group(process.pid)  # also on KeyboardInterrupt: nothing of the build lives on
+                process.wait()
+        outcome = _progress((files / "results.jsonl").read_text(encoding="utf-8"))
+        if not finished:
+            return {"timeout": True, **outcome}
         if "findings" not in outcome:
-            outcome["died"] = completed.returncode
-            outcome["stderr"] = completed.stderr
+            outcome["died"] = process.returncode
+            outcome["stderr"] = _tail(files / "stderr.txt")
         return outcome
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """Whether the process exited within the timeout. It is left unreaped (a zombie), so that
+    its process id, and with it the id of its process group, cannot be reused before the
+    group is killed."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not _has_exited(pid):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.05)  # as subprocess polls: quick for a fast probe, cheap for a slow one
+    return True
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # a host that ignores SIGCHLD has it reaped by the kernel already
+        return True
+
+
+def _kill_group(pgid: int) -> None:
+    # The group leader is unreaped, so the group exists; the suppress is for a caller that reaped it.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as file:
+        file.seek(max(0, path.stat().st_size - _STDERR_TAIL))
+        return file.read().decode("utf-8", errors="replace")
 
 
 def _progress(text: str) -> dict[str, Any]:
@@ -155,10 +211,11 @@ def _probe_failure(
     module = outcome.get("last_module")
     target = next((t for t in targets if t.ref.module == module), targets[0])
     span = document.value_span(target.path)
+    shown = shorten(str(module))
     if outcome.get("timeout"):
         return error(
             "E208",
-            f"importing {module} did not finish within {timeout:g} s",
+            f"importing {shown} did not finish within {timeout:g} s",
             span,
             target.path,
             hints=(
@@ -168,12 +225,22 @@ def _probe_failure(
             ),
         )
     stderr = (outcome.get("stderr") or "").strip()
-    notes = (stderr.splitlines()[-1],) if stderr else ()
-    return error(
-        "E202",
-        f"importing {module} ended the import process (exit status {outcome.get('died')})",
-        span,
-        target.path,
-        hints=("a module must not exit the interpreter when imported",),
-        notes=notes,
-    )
+    notes = (shorten(stderr.splitlines()[-1], 200),) if stderr else ()
+    status = outcome.get("died")
+    if isinstance(status, int) and status < 0:
+        ended = f"killed the import process ({_signal_name(-status)})"
+        hints = (
+            "a module must not kill the interpreter when imported; a process that runs out of memory "
+            "can also be killed: --import-memory MB sets the limit that turns that into a MemoryError",
+        )
+    else:
+        ended = f"ended the import process (exit status {status})"
+        hints = ("a module must not exit the interpreter when imported",)
+    return error("E202", f"importing {shown} {ended}", span, target.path, hints=hints, notes=notes)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # pragma: no cover - a real-time signal
+        return f"signal {number}"

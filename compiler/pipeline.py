@@ -2,8 +2,9 @@
 
 Owns the order of the stages and what each may see: source -> validate -> model -> rules and
 imports -> render. Every stage reports into one list, so that one run shows every problem;
-a stage skips the entries an earlier stage found broken, so that no error cascades. Writes
-nothing to disk (output.py does).
+a stage skips the entries an earlier stage found broken, so that no error cascades. A file
+above the reader's size limit is refused before it is decoded. Writes nothing to disk
+(output.py does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _VALUE_CODES = {"E103", "E104", "E105", "E106", "E107"}
 class BuildOptions:
     roots: Sequence[str] = (".",)
     import_timeout: float = imports.DEFAULT_TIMEOUT
+    import_memory_mb: int = imports.DEFAULT_MEMORY_MB  # 0: no limit
     strict: bool = False
     package: str = "service"
 
@@ -45,6 +47,9 @@ class BuildResult:
 
 def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     """Run every stage; `files` is set only when no error was found."""
+    too_large = source.check_size(data)
+    if too_large:  # not decoded: the text is only needed for snippets, and E008 has none
+        return BuildResult(config_name=config_name, text=None, diagnostics=[too_large])
     text, problem = _decode(data)
     result = BuildResult(config_name=config_name, text=text)
     if problem:
@@ -56,12 +61,15 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     result.diagnostics += found
     if document is None:
         return result
-    result.diagnostics += _schema_problems(document, owned={d.path for d in found if d.path is not None})
-    broken = {d.path for d in result.diagnostics if d.is_error and d.path is not None}
+    owned = {d.path for d in found if d.path is not None} | document.refused
+    result.diagnostics += _schema_problems(document, owned)
+    broken = {d.path for d in result.diagnostics if d.is_error and d.path is not None} | document.refused
     parts = model.build_parts(document, broken)
     result.diagnostics += parts.diagnostics
     result.diagnostics += rules.check(parts, document)
-    report = imports.check(parts, document, roots=options.roots, timeout=options.import_timeout)
+    report = imports.check(
+        parts, document, roots=options.roots, timeout=options.import_timeout, memory_mb=options.import_memory_mb
+    )
     result.diagnostics += report.diagnostics
     result.diagnostics = _finish(result.diagnostics, document)
     if result.error_count == 0 and not (options.strict and result.diagnostics):
@@ -91,8 +99,9 @@ def _decode(data: bytes) -> tuple[str | None, Diagnostic | None]:
 def _schema_problems(document: source.SourceDocument, owned: set[ConfigPath]) -> list[Diagnostic]:
     """Schema problems, except where reading the YAML already explained the value better.
 
-    `owned` holds the paths the source stage reported on (an unsupported tag, `.inf`); the
-    document's YAML 1.1 ambiguities are reported here, unless they sit under an unknown key.
+    `owned` holds the paths the source stage reported on (an unsupported tag, `.inf`, an unsafe
+    character); the document's YAML 1.1 ambiguities are reported here, unless they sit under an
+    unknown key. A mapping that lost a key to an unsafe character is not said to miss that key.
     """
     schema = validate.validate(document)
     unknown = {d.path for d in schema if d.code == "E101" and d.path is not None}
@@ -102,7 +111,11 @@ def _schema_problems(document: source.SourceDocument, owned: set[ConfigPath]) ->
         if not any(path[: len(bad)] == bad for bad in unknown)
     }
     owned = owned | set(ambiguous)
-    schema = [d for d in schema if not (d.code in _VALUE_CODES and d.path in owned)]
+    schema = [
+        d
+        for d in schema
+        if not (d.code in _VALUE_CODES and d.path in owned) and not (d.code == "E102" and d.path in document.incomplete)
+    ]
     return schema + list(ambiguous.values())
 
 

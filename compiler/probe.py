@@ -1,21 +1,25 @@
 """The import probe: imports the configured modules in a child process and checks the contract.
 
-Run by imports.py as `python -m amqp_dispatcher.compiler.probe RESULT_FILE`, with the request
-as JSON on stdin. Owns the consumer contract checks, which need the live objects: a class,
-creatable without arguments, with `consume(amqp, msg)` and `shutdown(exception)`; a startup
-handler callable with no arguments. Writes JSON lines to RESULT_FILE as it goes, so that a
-module that hangs or kills the process can still be named. Imports only the standard library.
+Run by imports.py as `python -m amqp_dispatcher.compiler.probe FOLDER`: it reads the request
+from FOLDER/request.json and writes JSON lines to FOLDER/results.jsonl as it goes, so that a
+module that hangs or kills the process can still be named. Owns the consumer contract checks,
+which need the live objects: a class, creatable without arguments, with `consume(amqp, msg)`
+and `shutdown(exception)`; a startup handler callable with no arguments. Before any user code
+runs it caps its own memory (the request's `memory_mb`), so that a runaway import ends in a
+MemoryError. Imports only the standard library.
 """
 
 from __future__ import annotations
 
 import difflib
+import gc
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
 import pkgutil
+import resource
 import sys
 import traceback
 from collections.abc import Callable
@@ -33,17 +37,45 @@ _BASELINE = frozenset(sys.modules)
 
 
 def main() -> None:
-    request = json.load(sys.stdin)
-    with open(sys.argv[1], "w", encoding="utf-8") as out:
-        probe = _Probe(request["roots"], out)
+    folder = sys.argv[1]
+    with open(os.path.join(folder, "request.json"), encoding="utf-8") as file:
+        request = json.load(file)
+    with open(os.path.join(folder, "results.jsonl"), "w", encoding="utf-8") as out:
+        probe = _Probe(request["roots"], out, _MemoryLimit(request.get("memory_mb", 0)))
         findings = {f"{t['role']} {t['ref']}": probe.check(t["ref"], t["role"]) for t in request["targets"]}
         probe.emit(event="done", findings=findings, packages=_imported_packages())
 
 
+class _MemoryLimit:
+    """A soft RLIMIT_DATA on the probe while user modules import; 0 megabytes means none.
+
+    RLIMIT_DATA rather than RLIMIT_AS: it counts memory written to (heap and private mappings),
+    not address space merely reserved, which some libraries reserve by the gigabyte. Only the
+    soft limit is set, so that after a MemoryError the probe can lift it to report the failure.
+    """
+
+    def __init__(self, megabytes: int) -> None:
+        self.megabytes = megabytes
+        self._hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+        self.apply()
+
+    def apply(self) -> None:
+        if self.megabytes > 0:
+            limit = self.megabytes * 1024 * 1024
+            if self._hard != resource.RLIM_INFINITY:
+                limit = min(limit, self._hard)
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, self._hard))
+
+    def lift(self) -> None:
+        if self.megabytes > 0:
+            resource.setrlimit(resource.RLIMIT_DATA, (self._hard, self._hard))
+
+
 class _Probe:
-    def __init__(self, roots: list[str], out: IO[str]) -> None:
+    def __init__(self, roots: list[str], out: IO[str], memory: _MemoryLimit) -> None:
         self.roots = roots
         self.out = out
+        self.memory = memory
         self.modules: dict[str, Any] = {}
         self.failures: dict[str, Finding] = {}
         for root in reversed(roots):
@@ -63,8 +95,8 @@ class _Probe:
             return _attribute_missing(module, module_name, attr)
         target = getattr(module, attr)
         if role == "consumer":
-            return _check_consumer(ref, target)
-        return _check_startup_handler(ref, target)
+            return _check_consumer(_short(ref, 120), target)
+        return _check_startup_handler(_short(ref, 120), target)
 
     def _import(self, name: str) -> Any:
         if name in self.modules:
@@ -74,24 +106,48 @@ class _Probe:
         self.emit(event="importing", module=name)
         try:
             module = importlib.import_module(name)
+        except MemoryError as exc:
+            self.memory.lift()  # formatting the traceback needs memory too
+            self.failures[name] = self._import_failure(name, exc)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
             self.failures[name] = self._import_failure(name, exc)
-            return None
-        self.modules[name] = module
-        return module
+        else:
+            self.modules[name] = module
+            return module
+        # The traceback held the failed module's frames, and they what it allocated; its functions
+        # and namespace form cycles, so collect them before the next module gets the limit again.
+        gc.collect()
+        self.memory.apply()
+        return None
 
     def _import_failure(self, name: str, exc: BaseException) -> Finding:
         if isinstance(exc, ModuleNotFoundError) and exc.name and _is_self_or_parent(exc.name, name):
             return self._not_found(name, exc.name)
+        shown = _short(name)
         if isinstance(exc, SyntaxError):
-            where = f"{_relative(exc.filename or '?')}, line {exc.lineno}"
-            message = f"importing {name} failed: a syntax error in {where}: {exc.msg}"
+            where = f"{_short(_relative(exc.filename or '?'), 200)}, line {exc.lineno}"
+            message = f"importing {shown} failed: a syntax error in {where}: {_short(str(exc.msg), 200)}"
             hint = "fix the syntax error; the build imports every module the config names"
+        elif isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.partition(".")[0] == "amqpdispatcher":
+            message = f"importing {shown} raised {type(exc).__name__}: {_first_line(exc)}"
+            hint = (
+                f"{_short(exc.name)} was a module of amqp-dispatcher 1.x, which this version replaces: remove the "
+                "import (consumers need nothing from the dispatcher's package); docs/migrating.md lists the edits"
+            )
         elif isinstance(exc, ModuleNotFoundError) and exc.name:
-            message = f"importing {name} raised {type(exc).__name__}: {_first_line(exc)}"
-            hint = f"install {exc.name.partition('.')[0]} where dispatcher-build runs, as it will be in production"
+            message = f"importing {shown} raised {type(exc).__name__}: {_first_line(exc)}"
+            hint = (
+                f"install {_short(exc.name.partition('.')[0])} where dispatcher-build runs, as it will be in production"
+            )
+        elif isinstance(exc, MemoryError) and self.memory.megabytes > 0:
+            message = f"importing {shown} raised MemoryError: {_first_line(exc)}"
+            hint = (
+                f"importing it needed more than the {self.memory.megabytes:,} MB the build allows; if the module "
+                "really needs that much, raise the limit with --import-memory MB (0: none), or skip the work "
+                "when DISPATCHER_BUILD=1 is set"
+            )
         else:
-            message = f"importing {name} raised {type(exc).__name__}: {_first_line(exc)}"
+            message = f"importing {shown} raised {type(exc).__name__}: {_first_line(exc)}"
             hint = (
                 "fix the error the traceback shows; a module that needs a database or the network at import "
                 "time can skip that work when DISPATCHER_BUILD=1 is set"
@@ -105,12 +161,13 @@ class _Probe:
         close = _close_matches(leaf, places)
         hints = []
         if close:
-            hints.append(f"did you mean {'.'.join(filter(None, [parent, close]))}?")
+            hints.append(f"did you mean {_short('.'.join(filter(None, [parent, close])))}?")
         hints.append(
             "modules are imported from the current directory and each --path directory; "
             "run dispatcher-build from the project root, or add --path DIR"
         )
-        return _finding("E201", f"cannot import {name}: there is no module named {missing}", hints=hints)
+        message = f"cannot import {_short(name)}: there is no module named {_short(missing)}"
+        return _finding("E201", message, hints=hints)
 
     def _submodules(self, parent: str) -> list[str]:
         if not parent:
@@ -217,13 +274,14 @@ def _required_parameters(cls: type) -> list[str]:
 def _attribute_missing(module: Any, module_name: str, attr: str) -> Finding:
     names = [name for name in dir(module) if not name.startswith("__")]
     close = _close_matches(attr, names)
-    hints = [f"did you mean {module_name}:{close}?"] if close else []
-    return _finding("E203", f"module {module_name} has no attribute {attr}", hints=hints)
+    module_name = _short(module_name)
+    hints = [f"did you mean {module_name}:{_short(close)}?"] if close else []
+    return _finding("E203", f"module {module_name} has no attribute {_short(attr)}", hints=hints)
 
 
 def _signature_text(function: Any) -> str:
     try:
-        return str(inspect.signature(function))
+        return _short(str(inspect.signature(function)), 200)
     except (TypeError, ValueError):
         return "(...)"
 
@@ -329,7 +387,16 @@ def _close_matches(word: str, candidates: list[str]) -> str | None:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else "(no message)"
+    return _short(text.splitlines()[0], 200) if text else "(no message)"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """As diagnostics.shorten, which this process cannot import: what a message may echo of a
+    name or an exception, at most `limit` characters, with unprintable characters escaped."""
+    escaped = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text[: limit + 1])
+    if len(text) <= limit and len(escaped) <= limit + 20:
+        return escaped
+    return f"{escaped[:limit]}... ({len(text):,} characters)"
 
 
 def _finding(code: str, message: str, *, hints: list[str] | None = None, notes: list[str] | None = None) -> Finding:

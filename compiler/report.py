@@ -1,23 +1,37 @@
 """Printing diagnostics: as compiler text with a source snippet, as JSON, or as GitHub annotations.
 
-Owns the three output formats and the summary line. Knows nothing of how the diagnostics
-were found.
+Owns the three output formats and the summary line, and what may reach a terminal or a log:
+every unprintable character is escaped (the snippet's caret measured on the escaped text), a
+long source line is shown as a window around the caret, and no printed line exceeds
+`MAX_LINE` characters, whatever a stage put in a message. Knows nothing of how the
+diagnostics were found.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from .diagnostics import Diagnostic, Severity, Span, format_path
 
 FORMATS = ("text", "json", "github")
 JSON_FORMAT_VERSION = 1
+# Stages shorten the values they echo; this is the backstop for any that does not.
+MAX_LINE = 360
+_SOURCE_WIDTH = 200  # characters of a source line shown around the caret
+_SOURCE_LEAD = 60  # of which at most this many before the caret, when the line is cut
+_ELLIPSIS = "…"
+_SHORT_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
+# The line breaks YAML counts lines by; str.splitlines() also breaks at \f, \v and more.
+_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def text(diagnostics: Sequence[Diagnostic], file: str, source: str | None) -> str:
     """rustc-style: `file:line:col: error[CODE]: message`, the line with a caret, then hints."""
-    lines = source.splitlines() if source is not None else []
+    lines = _YAML_LINE_BREAK.split(source) if source is not None else []
+    if lines and not lines[-1]:  # the break that ends the last line starts no line
+        lines.pop()
     blocks = [_text_block(diagnostic, file, lines) for diagnostic in diagnostics]
     return "\n".join(blocks)
 
@@ -25,35 +39,95 @@ def text(diagnostics: Sequence[Diagnostic], file: str, source: str | None) -> st
 def _text_block(diagnostic: Diagnostic, file: str, lines: list[str]) -> str:
     span = diagnostic.span
     where = f"{file}:{span.line}:{span.column}" if span else file
-    header = f"{where}: {diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"
+    header = _line(f"{where}: {diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}")
     gutter = len(str(span.line)) if span else 1
     pad = " " * gutter
     out = [header]
     if span and 0 < span.line <= len(lines):
-        source_line = lines[span.line - 1]
-        out += [f"{pad} |", f"{span.line} | {source_line}", f"{pad} | {_caret(source_line, span)}"]
+        shown, caret = _snippet(lines[span.line - 1], span)
+        out += [f"{pad} |", f"{span.line} | {shown}", f"{pad} | {caret}"]
     for label, items in (("hint", diagnostic.hints), ("note", diagnostic.notes)):
         for item in items:
             out.append(_labelled(pad, label, item))
     return "\n".join(out) + "\n"
 
 
-def _caret(source_line: str, span: Span) -> str:
-    """Spaces (tabs kept, so they line up) up to the column, then ^ under the span's first line."""
-    start = max(span.column - 1, 0)
-    prefix = "".join(char if char == "\t" else " " for char in source_line[:start])
+def _snippet(source_line: str, span: Span) -> tuple[str, str]:
+    """The source line as shown, and the carets under the span's part of it.
+
+    Unprintable characters are shown escaped, so the caret counts columns of the escaped text.
+    A line too long to show whole is cut around the caret, with … where it is cut.
+    """
+    start = min(max(span.column - 1, 0), len(source_line))
     if span.end_line == span.line and span.end_column > span.column:
-        width = span.end_column - span.column
+        end = max(min(span.end_column - 1, len(source_line)), start)
     else:
-        width = max(len(source_line.rstrip()) - start, 1)
-    return prefix + "^" * width
+        end = len(source_line.rstrip())
+    low, high = _window(source_line, start)
+    opening = _ELLIPSIS if low > 0 else ""
+    closing = _ELLIPSIS if high < len(source_line) else ""
+    shown = opening + _visible(source_line[low:high], keep_newlines=False) + closing
+    indent = len(opening) + len(_visible(source_line[low:start], keep_newlines=False))
+    width = len(_visible(source_line[start : min(end, high)], keep_newlines=False))
+    return shown, " " * indent + "^" * max(width, 1)
+
+
+def _window(source_line: str, start: int) -> tuple[int, int]:
+    """The characters [low, high) of the line to show: at most _SOURCE_WIDTH columns once
+    escaped, and when the line is longer, about _SOURCE_LEAD of them before the caret."""
+
+    def columns(char: str) -> int:
+        return len(_visible(char, keep_newlines=False))
+
+    low = high = start
+    used = 0
+    while low > 0 and used + columns(source_line[low - 1]) <= _SOURCE_LEAD:
+        low -= 1
+        used += columns(source_line[low])
+    while high < len(source_line) and used + columns(source_line[high]) <= _SOURCE_WIDTH:
+        used += columns(source_line[high])
+        high += 1
+    while low > 0 and used + columns(source_line[low - 1]) <= _SOURCE_WIDTH:  # room left near the end
+        low -= 1
+        used += columns(source_line[low])
+    return low, high
 
 
 def _labelled(pad: str, label: str, body: str) -> str:
-    first, *rest = body.splitlines() or [""]
+    first, *rest = _visible(body).splitlines() or [""]
     lead = f"{pad} = {label}: "
     continuation = " " * len(lead)
-    return "\n".join([lead + first, *(continuation + line if line else "" for line in rest)])
+    return "\n".join([_line(lead + first), *(_line(continuation + line) if line else "" for line in rest)])
+
+
+def _visible(text: str, *, keep_newlines: bool = True) -> str:
+    """The text with every unprintable character escaped, so that none reaches a terminal or a
+    log raw (a bidi override there can reorder what the reader sees, an ESC recolour it)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or (keep_newlines and char == "\n") else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _line(text: str) -> str:
+    """One printed line: escaped, and cut in the middle if it is longer than MAX_LINE."""
+    text = _visible(text, keep_newlines=False)
+    if len(text) <= MAX_LINE:
+        return text
+    cut = f" {_ELLIPSIS} ({len(text) - MAX_LINE + 40:,} characters cut) {_ELLIPSIS} "
+    head = (MAX_LINE - len(cut)) * 2 // 3
+    return text[:head] + cut + text[len(text) - (MAX_LINE - len(cut) - head) :]
+
+
+def _lines(text: str) -> str:
+    """Multi-line text (a traceback) with each line made safe as by _line."""
+    return "\n".join(_line(line) for line in text.split("\n"))
 
 
 def summary(diagnostics: Sequence[Diagnostic], file: str) -> str:
@@ -86,15 +160,15 @@ def _json_entry(diagnostic: Diagnostic, file: str) -> dict[str, object]:
     return {
         "code": diagnostic.code,
         "severity": diagnostic.severity.value,
-        "message": diagnostic.message,
+        "message": _line(diagnostic.message),
         "path": format_path(diagnostic.path) if diagnostic.path is not None else None,
         "file": file,
         "line": span.line if span else None,
         "column": span.column if span else None,
         "end_line": span.end_line if span else None,
         "end_column": span.end_column if span else None,
-        "hints": list(diagnostic.hints),
-        "notes": list(diagnostic.notes),
+        "hints": [_lines(hint) for hint in diagnostic.hints],
+        "notes": [_lines(note) for note in diagnostic.notes],
     }
 
 
@@ -109,7 +183,7 @@ def github(diagnostics: Sequence[Diagnostic], file: str) -> str:
             properties += [f"line={span.line}", f"col={span.column}"]
             properties += [f"endLine={span.end_line}", f"endColumn={span.end_column}"]
         properties.append(f"title={_property(diagnostic.code)}")
-        body = "\n".join([diagnostic.message, *(f"hint: {hint}" for hint in diagnostic.hints)])
+        body = "\n".join([_line(diagnostic.message), *(_lines(f"hint: {hint}") for hint in diagnostic.hints)])
         out.append(f"::{command} {','.join(properties)}::{_data(body)}")
     return "\n".join(out)
 

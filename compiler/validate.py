@@ -2,7 +2,9 @@
 
 The only importer of jsonschema. Puts each problem where a person looks for it, as
 yaml-language-server does: an unknown key on the key (with "did you mean"), a missing key on
-the object that lacks it, a bad value on the value. Knows nothing of imports or RabbitMQ.
+the object that lacks it, a bad value on the value. Values and keys are echoed shortened
+(diagnostics.shorten), so that a huge scalar never fills the screen. Knows nothing of imports
+or RabbitMQ.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import jsonschema
 
 from amqp_dispatcher.schema import load_schema
 
-from .diagnostics import ConfigPath, Diagnostic, error
+from .diagnostics import ConfigPath, Diagnostic, error, shorten
 from .refs import IMPORT_REF_PATTERN, explain_bad_ref
 from .source import SourceDocument
 
+# A malformed reference longer than this gets the schema's example instead of an explanation,
+# which would echo its parts: a value that long is not a typo.
+_EXPLAINED_LENGTH = 120
 _TYPE_NAMES = {
     "string": "a string",
     "integer": "a whole number",
@@ -105,7 +110,8 @@ def _unknown_keys(problem: _Problem, path: ConfigPath, document: SourceDocument)
         suggestion = _closest(key, known)
         hints = (f"did you mean `{suggestion}`?",) if suggestion else (f"allowed here: {', '.join(known)}",)
         where = f"in {_describe_object(problem.schema)}"
-        yield error("E101", f"unknown key `{key}` {where}", document.key_span((*path, key)), (*path, key), hints=hints)
+        message = f"unknown key `{shorten(key)}` {where}"
+        yield error("E101", message, document.key_span((*path, key)), (*path, key), hints=hints)
 
 
 def _missing_keys(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Iterator[Diagnostic]:
@@ -132,7 +138,7 @@ def _wrong_type(problem: _Problem, path: ConfigPath, document: SourceDocument) -
 
 def _type_hints(expected: list[str], value: Any) -> tuple[str, ...]:
     if isinstance(value, str) and "integer" in expected and value.strip().lstrip("-").isdigit():
-        return (f"remove the quotes: {value.strip()}",)
+        return (f"remove the quotes: {shorten(value.strip())}",)
     if isinstance(value, str) and "boolean" in expected and value.lower() in ("true", "false"):
         return (f"remove the quotes: {value.lower()}",)
     if isinstance(value, float) and "integer" in expected:
@@ -140,18 +146,19 @@ def _type_hints(expected: list[str], value: Any) -> tuple[str, ...]:
     if value is None:
         return ("give it a value, or remove the key to use the default",)
     if expected == ["string"] and isinstance(value, bool | int | float):
-        return (f'quote it: "{_yaml_text(value)}"',)
+        return (f'quote it: "{shorten(_yaml_text(value))}"',)
     return ()
 
 
 def _out_of_range(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
     keyword, limit, value = problem.keyword, problem.validator_value, problem.instance
+    shown = shorten(_yaml_text(value))
     if keyword == "maximum":
-        message = f"{value} is above {limit}, the largest {_title(problem)} allowed"
+        message = f"{shown} is above {limit}, the largest {_title(problem)} allowed"
     elif keyword == "minimum":
-        message = f"{value} is below {limit}, the smallest {_title(problem)} allowed"
+        message = f"{shown} is below {limit}, the smallest {_title(problem)} allowed"
     else:  # pragma: no cover - the schema uses minimum and maximum only
-        message = f"{value} breaks the limit {keyword} {limit}"
+        message = f"{shown} breaks the limit {keyword} {limit}"
     low, high = problem.schema.get("minimum"), problem.schema.get("maximum")
     hints = _hint(problem) or (
         (f"use a value from {low:,} to {high:,}",) if low is not None and high is not None else ()
@@ -171,7 +178,8 @@ def _not_an_option(problem: _Problem, path: ConfigPath, document: SourceDocument
 
 def _bad_format(problem: _Problem, path: ConfigPath, document: SourceDocument) -> Diagnostic:
     value = problem.instance
-    explanation = explain_bad_ref(str(value)) if problem.validator_value == IMPORT_REF_PATTERN else None
+    is_ref = problem.validator_value == IMPORT_REF_PATTERN and len(str(value)) <= _EXPLAINED_LENGTH
+    explanation = explain_bad_ref(str(value)) if is_ref else None
     expected = problem.schema.get("patternErrorMessage", f"does not match {problem.validator_value}")
     message = f"{_quoted(value)}: {explanation or expected}"
     suggestion = _closest(str(value), [str(example) for example in problem.schema.get("examples", [])])
@@ -183,8 +191,9 @@ def _bad_key(problem: _Problem, path: ConfigPath, document: SourceDocument) -> D
     key = path[-1]
     if problem.keyword == "pattern":
         expected = problem.schema.get("patternErrorMessage", f"keys must match {problem.validator_value}")
-        hints = (f"write x-{str(key).lstrip('-_')}",) if str(problem.validator_value) == "^x-" else ()
-        return error("E106", f"`{key}` is not a valid key here: {expected}", document.key_span(path), path, hints=hints)
+        hints = (f"write x-{shorten(str(key).lstrip('-_'))}",) if str(problem.validator_value) == "^x-" else ()
+        message = f"`{shorten(str(key))}` is not a valid key here: {expected}"
+        return error("E106", message, document.key_span(path), path, hints=hints)
     return error("E107", "keys must not be empty", document.key_span(path), path, hints=("give the key a name",))
 
 
@@ -206,16 +215,16 @@ def _describe_object(schema: dict[str, Any]) -> str:
 
 def _describe_value(value: Any) -> str:
     if isinstance(value, str):
-        return f'"{value}" (a string)' if len(value) <= 60 else f'"{value[:57]}..." (a string)'
+        return f'"{shorten(value)}" (a string)'
     if isinstance(value, bool) or value is None:
         return _yaml_text(value)
     if isinstance(value, int | float):
-        return repr(value)
+        return shorten(repr(value))
     return "a list" if isinstance(value, list) else "a mapping"
 
 
 def _quoted(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else _describe_value(value)
+    return f'"{shorten(value)}"' if isinstance(value, str) else _describe_value(value)
 
 
 def _yaml_text(value: Any) -> str:
