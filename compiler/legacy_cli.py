@@ -36,13 +36,19 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def run(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    if arguments.connection is not None:
+        sys.stderr.write(
+            f"amqp-dispatcher: --connection {arguments.connection} is ignored: amqp-dispatcher 0.x chose between "
+            "haigha and pika with it, and this version always uses pika; remove it\n"
+        )
     if arguments.command == "parked":
         return _parked(arguments)
     try:
         result = compile_file(arguments.config, arguments.path, 60.0, strict=False, package=_PACKAGE)
     except UsageError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
-        return 2
+        # --validate answers 0 or 1, as the original's did (an unreadable file was an error of 1).
+        return 1 if arguments.validate else 2
     if result.diagnostics:
         sys.stderr.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
     if result.files is None:
@@ -57,13 +63,17 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amqp-dispatcher",
+        usage="amqp-dispatcher [--config FILE] [--validate] [--path DIR]\n"
+        "       amqp-dispatcher parked {ls,replay} [--config FILE] [--queue QUEUE] [--limit N]",
         description="Run the consumers of an amqp-dispatcher config (compiled in memory), or --validate it.",
     )
     parser.add_argument("--config", default="config.yml", help="the YAML configuration (default: config.yml)")
     parser.add_argument("--validate", action="store_true", help="check the config and exit: 0 valid, 1 invalid")
     parser.add_argument("--path", action="append", default=[], metavar="DIR", help="also import modules from DIR")
+    # amqp-dispatcher 0.3 to 0.12 chose the client library with it; accepted, and ignored with a line.
+    parser.add_argument("--connection", metavar="LIBRARY", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"amqp-dispatcher {VERSION}")
-    commands = parser.add_subparsers(dest="command", metavar="parked")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="parked", required=False)
     parked = commands.add_parser(
         "parked",
         help="list or replay the messages that on_error: retry parked",

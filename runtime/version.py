@@ -1,3 +1,3 @@
 """The version shared by the compiler, the runtime and the generated artifact."""
 
-VERSION = "0.1.0"
+VERSION = "2.0.0"

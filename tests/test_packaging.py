@@ -78,3 +78,22 @@ def test_a_production_install_imports_a_generated_package_without_build_dependen
     result = subprocess.run([str(python), "-c", code], cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "[]"], "nothing of the build side is imported, or even installed"
+    # The commands that compile say, in one line, which install they need.
+    commands = [
+        [str(environment / "bin" / "amqp-dispatcher"), "--config", "config.yml"],
+        [str(environment / "bin" / "amqp-dispatcher"), "--validate", "--config", "config.yml"],
+        [str(python), "-m", "amqpdispatcher.dispatcher", "--config", "config.yml"],
+        [str(environment / "bin" / "dispatcher-build"), "config.yml", "-o", "service2"],
+    ]
+    for command in commands:
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        assert result.returncode == 2, (command, result.stderr)
+        (line,) = result.stderr.splitlines()
+        assert "pip install 'amqp-dispatcher[build]'" in line and "python -m service" in line, line
+        assert "Traceback" not in result.stderr
+
+
+def test_the_version_follows_the_original_line_so_that_installs_and_upgrades_pick_it(wheel: Path) -> None:
+    """PyPI holds the original up to 0.11.0: a lower version would lose every resolution to it."""
+    version = wheel.name.split("-")[1]
+    assert tuple(int(part) for part in version.split(".")[:2]) >= (2, 0), version
