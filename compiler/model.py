@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from amqp_dispatcher.runtime.spec import Binding, Exchange, Queue, RetryPolicy
 
-from .diagnostics import ConfigPath, Diagnostic, error
+from .diagnostics import ConfigPath, Diagnostic, error, warning
 from .refs import ImportRef
 from .source import SourceDocument
 
@@ -26,6 +26,7 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "shutdown_timeout": 30.0,
     "startup_timeout": 60.0,
     "blocking_threshold": None,
+    "on_unroutable": "log",
     "queues": [],
     "exchanges": [],
 }
@@ -88,6 +89,7 @@ class ServiceModel:
     shutdown_timeout: float
     startup_timeout: float
     blocking_threshold: float | None
+    on_unroutable: str
     startup_handler: ImportRef | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]
@@ -169,6 +171,7 @@ def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> Serv
         shutdown_timeout=float(settings["shutdown_timeout"]),
         startup_timeout=float(settings["startup_timeout"]),
         blocking_threshold=None if settings["blocking_threshold"] is None else float(settings["blocking_threshold"]),
+        on_unroutable=settings["on_unroutable"],
         startup_handler=parts.startup_handler.spec if parts.startup_handler else None,
         exchanges=tuple(entry.spec for entry in parts.exchanges),
         queues=tuple(entry.spec for entry in parts.queues) + _policy_queues(parts),
@@ -208,10 +211,15 @@ def build_queue(
     arguments: dict[str, Any] = {}
     argument_paths: dict[str, ConfigPath] = {}
     for key in LEGACY_ARGUMENT_KEYS:
-        if values[key] is not None:
-            name = key.replace("_", "-")
-            arguments[name] = values[key]
-            argument_paths[name] = (*path, key)
+        value = values[key]
+        if value is None:
+            continue
+        name = key.replace("_", "-")
+        if value == "" or value == 0:  # as the original, which sent an x_ key only when it was truthy
+            diagnostics.append(_legacy_empty(key, name, value, (*path, key)))
+            continue
+        arguments[name] = value
+        argument_paths[name] = (*path, key)
     for name, value in values["arguments"].items():
         if name in arguments:
             legacy = argument_paths[name][-1]
@@ -237,6 +245,18 @@ def build_queue(
         bindings=tuple(build_binding(binding) for binding in values["bindings"]),
     )
     return queue, argument_paths
+
+
+def _legacy_empty(key: str, name: str, value: Any, path: ConfigPath) -> Diagnostic:
+    shown = '""' if value == "" else str(value)
+    return warning(
+        "W409",
+        f"{key}: {shown} is not sent to RabbitMQ: the original amqp-dispatcher sent an x_ key only when it was "
+        "set to something other than empty or zero, and this keeps that meaning",
+        None,
+        path,
+        hints=(f"to send {name} = {shown}, write it under arguments: {{{name}: {shown}}}; else remove the key",),
+    )
 
 
 def build_binding(raw: Mapping[str, Any]) -> Binding:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from amqp_dispatcher.runtime.spec import Queue
 
 from .arguments import CLASSIC, PREDECLARED_EXCHANGES, QUEUE_ARGUMENTS, QUORUM, STREAM, accepts
-from .diagnostics import ConfigPath, Diagnostic, Span, error, warning
+from .diagnostics import ConfigPath, Diagnostic, Span, error, shorten, warning
 from .model import LEGACY_ARGUMENT_KEYS, ConsumerModel, Entry, Parts
 from .source import SourceDocument
 
@@ -27,7 +27,43 @@ def check(parts: Parts, document: SourceDocument) -> list[Diagnostic]:
     found += _bindings(parts, document)
     found += _consumers(parts, document)
     found += _policies(parts, document)
+    found += _names_referred_to(parts, document)
     return found
+
+
+def _names_referred_to(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    """RabbitMQ's rules on names hold wherever a name appears, not only where it is declared.
+
+    A consumer's queue, a parking queue, a binding's exchange, a dead-letter exchange and
+    routing key, an alternate exchange: each goes over the wire as an AMQP short string (at
+    most 255 bytes), and a queue that the service consumes or declares cannot start with
+    `amq.`. Declarations themselves are checked in _exchanges and _queues.
+    """
+    declared_queues = {entry.spec.name for entry in parts.queues}
+    for entry in parts.consumers:
+        consumer, path = entry.spec, entry.path
+        queue_path = (*path, "queue")
+        if consumer.queue not in declared_queues:  # a declared one is checked, and reported, there
+            yield from _consumed_queue_name(consumer.queue, queue_path, document)
+        retry = consumer.retry
+        if retry is not None and retry.parking_queue not in declared_queues:
+            written = (*path, "retry", "parking_queue")
+            where = written if written in document.positions else queue_path
+            yield from _name_rules(retry.parking_queue, "parking queue", where, document, passive=False)
+    for binding in parts.bindings:
+        exchange_path = (*binding.path, "exchange")
+        yield from _name_rules(binding.spec.exchange, "exchange", exchange_path, document, passive=True)
+    for queue in parts.queues:
+        for name in ("x-dead-letter-exchange", "x-dead-letter-routing-key"):
+            value = queue.spec.arguments.get(name)
+            if isinstance(value, str):
+                what = "dead-letter exchange" if name.endswith("exchange") else "dead-letter routing key"
+                yield from _name_rules(value, what, queue.argument_paths[name], document, passive=True)
+    for exchange in parts.exchanges:
+        alternate = exchange.spec.arguments.get("alternate-exchange")
+        if isinstance(alternate, str):
+            where = (*exchange.path, "arguments", "alternate-exchange")
+            yield from _name_rules(alternate, "alternate exchange", where, document, passive=True)
 
 
 def _exchanges(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
@@ -47,7 +83,7 @@ def _exchanges(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
         yield from _twice(exchange.name, "exchange", name_path, first_seen, document)
         if exchange.passive:
             yield from _passive_settings(
-                entry.path, ("type", "durable", "auto_delete", "internal", "arguments"), document
+                entry.path, ("type", "durable", "auto_delete", "internal", "arguments"), document, queue=False
             )
 
 
@@ -61,7 +97,20 @@ def _queues(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
         yield from _argument_rules(entry, parts, document)
         if queue.passive:
             settings = ("durable", "auto_delete", "exclusive", "arguments", *LEGACY_ARGUMENT_KEYS)
-            yield from _passive_settings(entry.path, settings, document)
+            yield from _passive_settings(entry.path, settings, document, queue=True)
+
+
+def _consumed_queue_name(name: str, path: ConfigPath, document: SourceDocument) -> Iterator[Diagnostic]:
+    yield from _name_rules(name, "queue", path, document, passive=False, reserved=False)
+    if name.startswith("amq."):
+        yield error(
+            "E301",
+            "queue names starting with `amq.` are reserved by RabbitMQ: no such queue can be declared, "
+            "so this consumer would have nothing to read (403 ACCESS_REFUSED)",
+            document.value_span(path),
+            path,
+            hints=("choose another queue name",),
+        )
 
 
 def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
@@ -73,11 +122,11 @@ def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
         # topology elsewhere (as the original's often did), and a warning per consumer is noise.
         if parts.queue_names and consumer.queue not in parts.queue_names:
             close = difflib.get_close_matches(consumer.queue, sorted(parts.queue_names), n=1)
-            hints = [f"did you mean {close[0]!r}?"] if close else []
+            hints = [f"did you mean {_quoted(close[0])}?"] if close else []
             hints.append("declare it under queues (with passive: true to only check that it exists at start)")
             yield warning(
                 "W402",
-                f"queue {consumer.queue!r} is not declared under queues, so it must already exist",
+                f"queue {_quoted(consumer.queue)} is not declared under queues, so it must already exist",
                 document.value_span((*entry.path, "queue")),
                 (*entry.path, "queue"),
                 hints=tuple(hints),
@@ -85,7 +134,7 @@ def _consumers(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
         if queue is not None and _queue_type(queue) == STREAM and consumer.prefetch_count == 0:
             yield error(
                 "E308",
-                f"{consumer.queue!r} is a stream, and stream consumers need a prefetch; 0 means none",
+                f"{_quoted(consumer.queue)} is a stream, and stream consumers need a prefetch; 0 means none",
                 _prefetch_span(entry, document),
                 (*entry.path, "prefetch_count"),
                 hints=("set prefetch_count to 1 or more",),
@@ -141,7 +190,7 @@ def _retry_rules(
         if name in parts.queue_names:
             yield error(
                 "E309",
-                f"the retry delay queue {name!r} is also declared under queues",
+                f"the retry delay queue {_quoted(name)} is also declared under queues",
                 document.value_span((*path, "queue")),
                 (*path, "queue"),
                 hints=("rename that queue: the retry policy declares this one itself",),
@@ -149,7 +198,7 @@ def _retry_rules(
         elif size is not None and size > _MAX_NAME_BYTES:
             yield error(
                 "E309",
-                f"the retry delay queue name {name[:40]!r}... is {size} bytes long; AMQP allows at most 255",
+                f"the retry delay queue name {_quoted(name)} is {size} bytes long; AMQP allows at most 255",
                 document.value_span((*path, "queue")),
                 (*path, "queue"),
                 hints=("shorten the queue name",),
@@ -164,7 +213,7 @@ def _dropping_policies(entry: Entry[ConsumerModel], queue: Queue, document: Sour
     if consumer.on_error == "reject":
         yield warning(
             "W406",
-            f"queue {queue.name!r} has no dead-letter exchange, so rejected messages are dropped",
+            f"queue {_quoted(queue.name)} has no dead-letter exchange, so rejected messages are dropped",
             span,
             where,
             hints=("set x_dead_letter_exchange on the queue, or use on_error: retry",),
@@ -172,7 +221,7 @@ def _dropping_policies(entry: Entry[ConsumerModel], queue: Queue, document: Sour
     elif _queue_type(queue) == QUORUM and "x-delivery-limit" not in queue.arguments:
         yield warning(
             "W407",
-            f"quorum queue {queue.name!r} has no dead-letter exchange: RabbitMQ 4.0 and later drop a message "
+            f"quorum queue {_quoted(queue.name)} has no dead-letter exchange: RabbitMQ 4.0 and later drop a message "
             "that fails 20 times (the default x-delivery-limit)",
             span,
             where,
@@ -199,21 +248,23 @@ def _prefetch_span(entry: Entry[ConsumerModel], document: SourceDocument) -> Spa
 
 
 def _name_rules(
-    name: str, kind: str, path: ConfigPath, document: SourceDocument, *, passive: bool
+    name: str, kind: str, path: ConfigPath, document: SourceDocument, *, passive: bool, reserved: bool = True
 ) -> Iterator[Diagnostic]:
+    """Length and encoding (everywhere), and, for what is declared, the reserved `amq.` prefix."""
     span = document.value_span(path)
     size = _utf8_size(name)
+    noun = kind if kind.endswith("key") else f"{kind} name"
     if size is None:
-        yield error("E302", f"the {kind} name is not valid Unicode text", span, path)
+        yield error("E302", f"the {noun} is not valid Unicode text", span, path)
     elif size > _MAX_NAME_BYTES:
         yield error(
             "E302",
-            f"the {kind} name is {size} bytes long; AMQP allows at most {_MAX_NAME_BYTES}",
+            f"the {noun} is {size} bytes long; AMQP allows at most {_MAX_NAME_BYTES}",
             span,
             path,
             hints=("shorten it (UTF-8 characters outside ASCII take 2 to 4 bytes each)",),
         )
-    if name.startswith("amq.") and not passive and name not in PREDECLARED_EXCHANGES:
+    if reserved and name.startswith("amq.") and not passive and name not in PREDECLARED_EXCHANGES:
         yield error(
             "E301",
             f"{kind} names starting with `amq.` are reserved by RabbitMQ (403 ACCESS_REFUSED)",
@@ -233,7 +284,7 @@ def _twice(
     notes = (f"first declared at line {first.line}",) if first else ()
     yield error(
         "E303",
-        f"{kind} {name!r} is declared twice",
+        f"{kind} {_quoted(name)} is declared twice",
         document.value_span(path),
         path,
         hints=(f"merge the two entries: {_article(kind)} {kind} is declared once, with all its settings",),
@@ -288,7 +339,9 @@ def _argument_rules(entry: Entry[Queue], parts: Parts, document: SourceDocument)
             "a dead-letter routing key needs a dead-letter exchange (406 PRECONDITION_FAILED)",
             document.key_span(path),
             path,
-            hints=('add x_dead_letter_exchange (use "" for the default exchange)',),
+            hints=(
+                'add x_dead_letter_exchange; for the default exchange, write arguments: {x-dead-letter-exchange: ""}',
+            ),
         )
     dead_letter_exchange = queue.arguments.get("x-dead-letter-exchange")
     if isinstance(dead_letter_exchange, str) and not _is_known_exchange(
@@ -297,7 +350,7 @@ def _argument_rules(entry: Entry[Queue], parts: Parts, document: SourceDocument)
         path = entry.argument_paths["x-dead-letter-exchange"]
         yield warning(
             "W405",
-            f"dead-letter exchange {dead_letter_exchange!r} is not declared under exchanges; "
+            f"dead-letter exchange {_quoted(dead_letter_exchange)} is not declared under exchanges; "
             "if it does not exist, RabbitMQ drops dead-lettered messages",
             document.value_span(path),
             path,
@@ -326,18 +379,7 @@ def _bindings(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
                 hints=('remove this binding: publish to exchange "" with the queue name as routing key',),
             )
         elif not _is_known_exchange(binding.exchange, parts, allow_default=False):
-            declared = sorted(parts.exchange_names)
-            close = difflib.get_close_matches(binding.exchange, [*declared, *PREDECLARED_EXCHANGES], n=1)
-            hints = [f"did you mean `{close[0]}`?"] if close else []
-            hints.append("declare it under exchanges (passive: true if another service owns it)")
-            yield error(
-                "E304",
-                f"exchange {binding.exchange!r} is not declared, "
-                "so the binding fails on a fresh broker (404 NOT_FOUND)",
-                document.value_span(exchange_path),
-                exchange_path,
-                hints=tuple(hints),
-            )
+            yield _undeclared_exchange(binding.exchange, exchange_path, parts, document)
         size = _utf8_size(binding.routing_key)
         if size is not None and size > _MAX_NAME_BYTES:
             key_path = (*entry.path, "routing_key")
@@ -350,22 +392,65 @@ def _bindings(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
             )
 
 
-def _passive_settings(path: ConfigPath, keys: tuple[str, ...], document: SourceDocument) -> Iterator[Diagnostic]:
+def _undeclared_exchange(name: str, path: ConfigPath, parts: Parts, document: SourceDocument) -> Diagnostic:
+    """A warning: the original left exchanges to the broker, so its configs bind to exchanges that
+    other services own. An `amq.` name nobody can declare is an error."""
+    declared = sorted(parts.exchange_names)
+    close = difflib.get_close_matches(name, [*declared, *PREDECLARED_EXCHANGES], n=1)
+    hints = [f"did you mean `{close[0]}`?"] if close else []
+    if name.startswith("amq."):
+        return error(
+            "E301",
+            f"exchange {_quoted(name)} is not one RabbitMQ predeclares, and `amq.` names are reserved, "
+            "so no one can create it (404 NOT_FOUND)",
+            document.value_span(path),
+            path,
+            hints=(*hints, f"use one of {', '.join(PREDECLARED_EXCHANGES)}, or another name"),
+        )
+    hints += [
+        f"to have this service create it, declare it under exchanges: - exchange: {shorten(name)}",
+        f"if another service owns it, declare it with passive: true, so that the service checks it at start: "
+        f"- {{exchange: {shorten(name)}, passive: true}}",
+    ]
+    return warning(
+        "W408",
+        f"exchange {_quoted(name)} is not declared, so the service cannot start unless it already exists "
+        "(404 NOT_FOUND on a fresh broker)",
+        document.value_span(path),
+        path,
+        hints=tuple(hints),
+    )
+
+
+def _passive_settings(
+    path: ConfigPath, keys: tuple[str, ...], document: SourceDocument, *, queue: bool
+) -> Iterator[Diagnostic]:
     written = [key for key in keys if (*path, key) in document.positions]
     if written:
         first = (*path, written[0])
+        hints = ["remove those settings, or drop passive: true to declare it with them"]
+        if queue:
+            hints.append(
+                "the original amqp-dispatcher ignored passive and always declared queues; here passive: true "
+                "only checks, and the service stops at start if the queue does not exist"
+            )
         yield warning(
             "W404",
             f"passive: true only checks that it exists, so {', '.join(written)} "
             f"{'is' if len(written) == 1 else 'are'} ignored",
             document.key_span(first),
             first,
-            hints=("remove those settings, or drop passive: true to declare it with them",),
+            hints=tuple(hints),
         )
 
 
 def _is_known_exchange(name: str, parts: Parts, *, allow_default: bool) -> bool:
     return name in parts.exchange_names or name in PREDECLARED_EXCHANGES or (allow_default and name == "")
+
+
+def _quoted(name: str) -> str:
+    """A name in a message: quoted, shortened, nothing unprintable."""
+    return f"'{shorten(name)}'"
 
 
 def _article(noun: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from amqp_dispatcher.compiler import cli
-from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, Service
+from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, RetryPolicy, Service
 
 HERE = Path(__file__).parent / "artifact"
 RUFF = [sys.executable, "-m", "ruff"]
@@ -110,7 +111,7 @@ print(repr([(e.name, e.type, e.durable, dict(e.arguments)) for e in s.exchanges]
     result = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
     assert eval(lines[0]) == ("artifact", 20, 30.0, False, True)
-    hostile = 'it\'s "quoted" \\ and\nmulti-line é 🐇'
+    hostile = 'it\'s "quoted" \\ and \\n, not a line break é 🐇'
     assert eval(lines[1]) == [
         ("consumers", "Consumer", "orders", 2, 20),
         ("other.consumers", "Consumer", "orders", 1, 1),
@@ -136,13 +137,31 @@ print(repr([(e.name, e.type, e.durable, dict(e.arguments)) for e in s.exchanges]
     ]
 
 
-def test_spec_objects_are_frozen() -> None:
-    binding = Binding(exchange="e", routing_key="k", arguments={"x": 1})
-    with pytest.raises(AttributeError):
-        binding.exchange = "other"  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        binding.arguments["x"] = 2  # type: ignore[index]
-    assert Exchange and Queue and ConsumerEntry and Service
+@pytest.mark.parametrize("spec_class", [Binding, Exchange, Queue, RetryPolicy, ConsumerEntry, Service])
+def test_spec_objects_are_frozen(spec_class: type) -> None:
+    """A generated SERVICE cannot be changed after import, down to the argument maps."""
+    values = {field.name: _sample(field.type) for field in dataclasses.fields(spec_class)}
+    spec = spec_class(**values)
+    first = dataclasses.fields(spec_class)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(spec, first, values[first])
+    for name, value in values.items():
+        if isinstance(value, dict):
+            with pytest.raises(TypeError):
+                getattr(spec, name)["x"] = 2
+
+
+def _sample(annotation: str) -> object:
+    """A value of the field's type, enough to build the object."""
+    if "Mapping" in annotation:
+        return {"x": 1}
+    if annotation.startswith("tuple"):
+        return ()
+    if annotation.startswith(("int", "float")):
+        return 1
+    if annotation.startswith("bool"):
+        return True
+    return None if "None" in annotation else "text"
 
 
 def test_check_reports_a_fresh_package_as_current_and_an_edited_one_as_stale(
