@@ -1,16 +1,17 @@
 """The fault-injection suite: every scenario accounts for every message, and lost must be 0.
 
 Each scenario records one Summary (sent, processed, duplicates, parked, still queued, lost,
-recovery seconds). At the end of the run the summaries are printed, and written to the table
-in docs/reliability.md (rows of scenarios that did not run are kept from the last run). The
-broker is left running, even when a scenario fails half-way through a restart.
+recovery seconds). At the end of the run the summaries are printed and written to
+build/reliability.json; `python scripts/reliability_page.py` updates the table of
+docs/reliability.md from it. The broker is left running, even when a scenario fails half-way
+through a restart.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import platform
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.integration.conftest import _broker_answers, broker, project, services, vhost  # noqa: F401 - fixtures
 
-PAGE = ROOT / "docs" / "reliability.md"
-_TABLE_START, _TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+# Where the run's figures go; scripts/reliability_page.py copies them into docs/reliability.md.
+RESULTS = ROOT / "build" / "reliability.json"
 _RESULTS: list[Summary] = []
 
 
@@ -111,22 +112,18 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
-    if not _RESULTS or not PAGE.exists():
+    """The run's figures go to build/reliability.json; `python scripts/reliability_page.py` puts
+    them into docs/reliability.md, deliberately, so that a test run never rewrites a tracked file."""
+    if not _RESULTS:
         return
-    text = PAGE.read_text(encoding="utf-8")
-    start, end = text.index(_TABLE_START), text.index(_TABLE_END)
-    rows = {
-        match.group(1): line for line in text[start:end].splitlines() if (match := re.match(r"\| (\d+[a-z]?) \|", line))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "rabbitmq": _rabbitmq_version(),
+        "rows": {summary.number: summary.row() for summary in _RESULTS},
     }
-    rows.update({summary.number: summary.row() for summary in _RESULTS})
-    header = (
-        f"Last run: {datetime.date.today().isoformat()}, Python {platform.python_version()}, "
-        f"RabbitMQ {_rabbitmq_version()}.\n\n"
-        "| # | scenario | sent | processed | duplicates | parked | queued | lost | recovery (s) | notes |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    table = header + "\n".join(rows[key] for key in sorted(rows, key=lambda k: (int(re.sub(r"\D", "", k)), k)))
-    PAGE.write_text(text[: start + len(_TABLE_START)] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def _rabbitmq_version() -> str:

@@ -17,6 +17,7 @@ from tests.integration.harness import (
     Project,
     Service,
     channel,
+    connections,
     drain,
     publish,
     queue_depth,
@@ -97,8 +98,7 @@ def leftovers(vhost: str, *queues: str) -> list[str]:
 
 
 def connection_pids(vhost: str) -> list[str]:
-    listing = rabbitmqctl("list_connections", "-p", vhost, "pid", "--quiet")
-    return [line.strip() for line in listing.splitlines()[1:] if line.strip()]
+    return [row["pid"] for row in connections(vhost, "pid")]
 
 
 def test_1_broker_restart_mid_stream(project, services, vhost) -> None:
@@ -186,10 +186,10 @@ def test_3_network_cut_detected_by_heartbeat(project, services, vhost) -> None:
 def test_4a_sigterm_with_50_handlers_in_flight(project, services, vhost) -> None:
     built = project(tally_config(count=50, prefetch=100))
     ids = [f"term-{n:03d}" for n in range(80)]
-    publish_ids(vhost, ids, headers={"sleep": "1.5"})
+    publish_ids(vhost, ids, headers={"sleep": "1.5", "announce": True})
     service = built.service(vhost).wait_ready()
     services.append(service)
-    time.sleep(0.5)
+    wait_until(lambda: len(built.events("start")) == 50, message="50 handlers mid-message")
     service.signal(signal.SIGTERM)
     assert service.wait(30) == 0
     summary = account(

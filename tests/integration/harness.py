@@ -48,6 +48,13 @@ def restart_broker(pause: float = 2.0) -> None:
         rabbitmqctl("await_startup", timeout=120)
 
 
+def connections(vhost: str, *fields: str) -> list[dict[str, str]]:
+    """The broker's connections in `vhost`, with these fields (list_connections lists every vhost's)."""
+    listing = rabbitmqctl("list_connections", "vhost", *fields, "--quiet")
+    rows = [line.split("\t") for line in listing.splitlines()[1:] if line.strip()]
+    return [dict(zip(fields, row[1:], strict=True)) for row in rows if row[0] == vhost]
+
+
 def create_vhost() -> str:
     name = f"amqpd-test-{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", name)
@@ -109,6 +116,11 @@ def drain(vhost: str, queue: str) -> list[tuple[Any, Any, bytes]]:
             messages.append((method, properties, body))
 
 
+def complete_lines(text: str) -> list[str]:
+    """The lines of a file another process is appending to, without the one it may be writing."""
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, message: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -118,6 +130,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def service_environment(vhost: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a service under test: this process's without its RABBITMQ_ settings,
+    the vhost's URL when one is given, and `extra`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RABBITMQ_")}
+    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    if vhost is not None:
+        env["RABBITMQ_URL"] = url(vhost)
+    env.update(extra)
+    return env
 
 
 class Project:
@@ -144,18 +167,14 @@ class Project:
         return self
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        lines = self.events_file.read_text(encoding="utf-8").splitlines()
+        """The events written so far; a line the service is still appending is not read."""
+        lines = complete_lines(self.events_file.read_text(encoding="utf-8"))
         events = [json.loads(line) for line in lines if line.strip()]
         return [event for event in events if kind is None or event["event"] == kind]
 
     def environment(self, vhost: str | None = None, **extra: str) -> dict[str, str]:
         """This process's environment without its RABBITMQ_ settings, plus the project's."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith("RABBITMQ_")}
-        env.update(EVENTS_FILE=str(self.events_file), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
-        if vhost is not None:
-            env["RABBITMQ_URL"] = url(vhost)
-        env.update(extra)
-        return env
+        return service_environment(vhost, EVENTS_FILE=str(self.events_file), **extra)
 
     def service(self, vhost: str | None = None, *, command: list[str] | None = None, **environment: str) -> Service:
         """`python -m service` (or `command`) in the project, against `vhost`."""
@@ -175,7 +194,9 @@ class Service:
 
     @property
     def log(self) -> str:
-        return self.log_file.read_text(encoding="utf-8", errors="replace")
+        """What the service has logged; while it runs, only whole lines (the last may be half-written)."""
+        text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        return text if self.process.poll() is not None else "".join(line + "\n" for line in complete_lines(text))
 
     def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         def found() -> re.Match[str] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import channel, publish, queue_depth, rabbitmqctl, wait_until
+from .harness import channel, connections, publish, queue_depth, rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -30,8 +30,7 @@ queues:
 
 
 def connection_pids(vhost: str) -> list[str]:
-    listing = rabbitmqctl("list_connections", "-p", vhost, "pid", "vhost", "--quiet")
-    return [line.split("\t")[0] for line in listing.splitlines()[1:] if line.strip().endswith(vhost)]
+    return [row["pid"] for row in connections(vhost, "pid")]
 
 
 def close_connections(vhost: str) -> int:

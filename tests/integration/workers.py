@@ -7,6 +7,7 @@ answer (ack / nack / nack-no-requeue / reject / reject-requeue / double-ack / no
 
 import itertools
 import json
+import logging
 import os
 import time
 
@@ -135,6 +136,25 @@ def failing_startup():
     raise RuntimeError("cannot start: the database is down")
 
 
+def startup_logs():
+    """Logs, and configures nothing: its line must be shown all the same."""
+    logging.getLogger("workers").info("startup handler: pools created")
+
+
+def startup_basic_config():
+    logging.basicConfig(level=logging.INFO, format="BASIC %(levelname)s %(name)s %(message)s")
+    logging.getLogger("workers").info("configured by the startup handler")
+
+
+def startup_root_handler():
+    """As the 0.x example did: a handler on the root logger, and DEBUG."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("OLD - %(name)s - %(levelname)s - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger("amqp-dispatcher").setLevel(logging.DEBUG)
+
+
 class Blocker:
     """Blocks the whole gevent hub, as unpatched blocking I/O does."""
 
@@ -148,9 +168,12 @@ class Blocker:
 
 
 class Tally:
-    """Records each message's body (an id) when done; sleeps if the message asks to."""
+    """Records each message's body (an id) when done; sleeps if the message asks to, and
+    records its start too if it asks to be announced."""
 
     def consume(self, amqp, msg):
+        if msg.headers.get("announce"):
+            emit("start", body=msg.body.decode("utf-8", "replace"))
         pause = msg.headers.get("sleep")
         if pause:
             gevent.sleep(float(pause))
@@ -180,3 +203,23 @@ class Inspector:
 
     def shutdown(self, exception=None):
         pass
+
+
+class Breaker:
+    """Ends its own greenlet once per message that asks to, as stray gevent code can."""
+
+    def consume(self, amqp, msg):
+        how = msg.headers.get("break")
+        if how and not msg.delivery_info["redelivered"]:
+            emit("break", how=how, body=msg.body.decode())
+            if how == "greenlet-exit":
+                raise gevent.GreenletExit
+            if how == "kill":  # killed from another greenlet while it waits
+                gevent.spawn(gevent.getcurrent().kill, block=False)
+                gevent.sleep(5)
+            if how == "system-exit":
+                raise SystemExit(1)
+        emit("end", body=msg.body.decode())
+
+    def shutdown(self, exception=None):
+        emit("shutdown", exception=repr(exception))
