@@ -71,6 +71,10 @@ class PublishRefused(PublishError):
     """The broker nacked the message (it could not take responsibility for it)."""
 
 
+class PublishUnencodable(PublishError):
+    """The message cannot be encoded (a header value AMQP tables cannot carry); nothing was sent."""
+
+
 class PublishReturned(PublishError):
     """The broker returned the message: no queue was bound to receive it (mandatory)."""
 

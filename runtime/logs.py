@@ -72,35 +72,44 @@ class _SafeRecords(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, Mapping):
-            record.args = {key: _wrapped(value) for key, value in record.args.items()}
-        elif record.args:
-            record.args = tuple(_wrapped(arg) for arg in record.args)
-        if not isinstance(record.msg, str):
-            record.msg = _Safe(record.msg)
-        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
-            exception = traceback.TracebackException(*record.exc_info)
-            record.exc_text = "".join(_traceback_lines(exception)).rstrip("\n")
+        # A log line must never fail the code that logs it: if escaping fails, it goes out as it came.
+        with contextlib.suppress(Exception):
+            _escape_record(record)
         return True
 
 
-def _traceback_lines(exception: traceback.TracebackException) -> Iterator[str]:
-    """The traceback as Python prints it, with the exception's own text on one line.
+def _escape_record(record: logging.LogRecord) -> None:
+    if isinstance(record.args, Mapping):
+        record.args = {key: _wrapped(value) for key, value in record.args.items()}
+    elif record.args:
+        record.args = tuple(_wrapped(arg) for arg in record.args)
+    if not isinstance(record.msg, str):
+        record.msg = _Safe(record.msg)
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        record.exc_text = _traceback_text(record.exc_info[1])
 
-    The frames keep their line breaks; the message (which a message body or a header can put
-    in an exception) has its line breaks and other unprintable characters escaped, so that it
-    cannot start a line of its own that would pass for a log line.
+
+def _traceback_text(error: BaseException) -> str:
+    """The traceback as Python prints it (causes, contexts and groups included), with the text of
+    each exception escaped onto its own line.
+
+    The frames keep their line breaks; an exception's text (which a message body or a header can
+    put there) has its line breaks and other unprintable characters escaped, so that it cannot
+    start a line of its own that would pass for a log line.
     """
-    if exception.__cause__ is not None:
-        yield from _traceback_lines(exception.__cause__)
-        yield "\nThe above exception was the direct cause of the following exception:\n\n"
-    elif exception.__context__ is not None and not exception.__suppress_context__:
-        yield from _traceback_lines(exception.__context__)
-        yield "\nDuring handling of the above exception, another exception occurred:\n\n"
-    if exception.stack:
-        yield "Traceback (most recent call last):\n"
-        yield from (safe(frame, keep_newlines=True) for frame in exception.stack.format())
-    yield from (safe(line.rstrip("\n")) + "\n" for line in exception.format_exception_only())
+    exception = traceback.TracebackException.from_exception(error)
+    pending, seen = [exception], set()
+    while pending:  # every exception of the chain and of the groups, without recursion
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        text = getattr(node, "_str", None)  # the exception's text, as CPython 3.10 to 3.13 keep it
+        if isinstance(text, str):
+            setattr(node, "_str", safe(text))  # noqa: B010 - a private attribute, set only if it exists
+        pending += [child for child in (node.__cause__, node.__context__) if child is not None]
+        pending += getattr(node, "exceptions", None) or []
+    return "".join(safe(line, keep_newlines=True) for line in exception.format(chain=True)).rstrip("\n")
 
 
 def _wrapped(value: object) -> object:
@@ -124,7 +133,8 @@ class PrefixedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, name: str, prefix: str) -> None:
         super().__init__(get_logger(name), {})
-        self.prefix = safe(prefix)
+        # The prefix goes into the format string, so its % (legal in a queue name) are doubled.
+        self.prefix = safe(prefix).replace("%", "%%")
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         return f"{self.prefix}: {msg}", kwargs
@@ -137,8 +147,11 @@ def configure_from_file(environ: Mapping[str, str]) -> None:
         return
     try:
         logging.config.fileConfig(path, disable_existing_loggers=False)
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise ConfigurationError(f"LOGGING_FILE_CONFIG={path}: cannot configure logging from it: {exc!r}") from exc
+    except Exception as exc:  # fileConfig imports handler classes and evaluates args: user code
+        problem = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigurationError(
+            f"LOGGING_FILE_CONFIG={path}: cannot configure logging from it: {type(exc).__name__}: {safe(problem)}"
+        ) from exc
 
 
 def quiet_pika() -> None:

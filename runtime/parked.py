@@ -77,9 +77,15 @@ def list_parked(settings: ConnectionSettings, parking_queue: str, limit: int) ->
     return count, messages
 
 
-def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, limit: int) -> int:
-    """Move up to `limit` messages back to the queue each came from; returns how many moved."""
-    moved = 0
+def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, limit: int) -> tuple[int, int]:
+    """Move up to `limit` messages back to the queue each came from; returns how many moved, and
+    how many were left parked because their headers could not be decoded.
+
+    Those go back to no consumer: they would be undecodable again, or, after the parking, reach
+    it with the raw bytes of their headers instead of the headers. They stay parked (the reader
+    channel does not acknowledge them, and closing it returns them) for a person to look at.
+    """
+    moved = kept = 0
     with _channel(settings) as reader, _channel(settings) as writer:
         writer.enable_confirms()
         while moved < limit:
@@ -87,13 +93,16 @@ def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, li
             if delivery is None:
                 break
             message = delivery.message
+            if delivery.undecodable is not None or policy.UNDECODABLE in message.headers:
+                kept += 1
+                continue
             target = str(message.headers.get(policy.QUEUE) or work_queue)
             headers = {key: value for key, value in message.headers.items() if key not in _PROVENANCE}
             properties = {**message.properties, "headers": headers}
             writer.publish("", target, message.body, properties, mandatory=True, timeout=30.0)
             delivery.ack()
             moved += 1
-    return moved
+    return moved, kept
 
 
 @contextmanager

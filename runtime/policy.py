@@ -1,11 +1,12 @@
-"""Error policies: what happens to a message whose `consume` raised.
+"""Error policies: what happens to a message whose `consume` raised, or that cannot be decoded.
 
 Owns the three policies of `on_error` and the retry protocol. `requeue` puts the message back
 at once (the original's behaviour); `reject` sends it to the queue's dead-letter exchange;
 `retry` republishes a copy, with publisher confirms, to a delay queue whose TTL dead-letters
 it back to the work queue, and acknowledges the original only once the copy is confirmed, so
 nothing is lost and nothing waits unacknowledged in memory. After the last attempt the copy goes
-to the parking queue with headers saying why. Knows nothing of channels or instances.
+to the parking queue with headers saying why. A message whose headers could not be decoded is
+parked, or dead-lettered as it was sent. Knows nothing of channels or instances.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import PublishError
+from .errors import PublishError, PublishUnencodable
 from .message import PROPERTY_NAMES, Message
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ PARKED_AT = "x-dispatcher-parked-at"
 # A message whose headers could not be decoded: why, and the headers' bytes as they arrived.
 UNDECODABLE = "x-dispatcher-undecodable"
 RAW_HEADERS = "x-dispatcher-raw-headers"
+# The headers of a message that could not be sent again as they were, as text.
+ORIGINAL_HEADERS = "x-dispatcher-original-headers"
 
 _MAX_TEXT = 1000
 _PUBLISH_TIMEOUT = 30.0
@@ -65,50 +68,41 @@ def settle_failure(
 
 
 def settle_undecodable(
-    delivery: Delivery, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog, count: int
+    delivery: Delivery, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
 ) -> bool:
-    """Set aside a message whose headers could not be decoded; False if it had to be requeued.
+    """Set aside a message whose headers could not be decoded; False if the parking queue could not
+    take it yet and it went back to its queue (the caller backs off before the next message).
 
-    It never reaches the consumer (it would not be the message that was sent) and is never
+    It never reaches the consumer (it would not be the message that was sent) and is not
     requeued on purpose (it would come back undecodable, forever). With a retry policy it is
     parked, with the reason and its headers' raw bytes; otherwise it is rejected without
     requeue, so the queue's dead-letter exchange receives it exactly as it was sent.
     """
     undecodable = delivery.undecodable
     assert undecodable is not None
-    so_far = f"{count} undecodable message{'s' * (count != 1)} so far"
     if entry.retry is None:
         _answer(delivery.reject(requeue=False), "reject", delivery, log)
         log.error(
             "delivery %d cannot be decoded (%s): rejected without requeue, so the queue's dead-letter exchange "
-            "receives it as it was sent; a queue without one drops it (%s)",
+            "receives it as it was sent; a queue without one drops it",
             delivery.tag,
             undecodable.reason,
-            so_far,
         )
         return True
-    message = delivery.message
-    headers = {
-        UNDECODABLE: undecodable.reason,
+    reason = _text(undecodable.reason)
+    extra = {
+        UNDECODABLE: reason,
         RAW_HEADERS: undecodable.raw_headers,
-        LAST_ERROR: _text(f"undecodable headers: {undecodable.reason}"),
-        EXCEPTION_TYPE: "amqp_dispatcher.runtime.undecodable",
-        EXCEPTION_MESSAGE: _text(undecodable.reason),
-        ORIGINAL_EXCHANGE: message.delivery_info["exchange"],
-        ORIGINAL_ROUTING_KEY: message.delivery_info["routing_key"],
-        CONSUMER: name,
-        QUEUE: entry.queue,
-        PARKED_AT: int(time.time()),
+        LAST_ERROR: f"undecodable headers: {reason}",
+        ORIGINAL_EXCHANGE: delivery.message.delivery_info["exchange"],
+        ORIGINAL_ROUTING_KEY: delivery.message.delivery_info["routing_key"],
+        **_provenance("amqp_dispatcher.runtime.undecodable", reason, entry, name),
     }
     target = entry.retry.parking_queue
-    if not _move(delivery, target, headers, publisher, log):
+    if not _move(delivery, target, extra, publisher, log):
         return False
     log.error(
-        "delivery %d cannot be decoded (%s): parked in %s with its headers' raw bytes (%s)",
-        delivery.tag,
-        undecodable.reason,
-        target,
-        so_far,
+        "delivery %d cannot be decoded (%s): parked in %s with its headers' raw bytes", delivery.tag, reason, target
     )
     return True
 
@@ -120,8 +114,7 @@ def _retry(
     assert retry is not None
     message = delivery.message
     attempts = _attempts(message.headers) + 1
-    headers = {
-        **message.headers,
+    extra: dict[str, Any] = {
         ATTEMPTS: attempts,
         LAST_ERROR: _text(f"{type(error).__name__}: {error}"),
         ORIGINAL_EXCHANGE: message.headers.get(ORIGINAL_EXCHANGE, message.delivery_info["exchange"]),
@@ -129,23 +122,14 @@ def _retry(
     }
     if attempts >= retry.max_attempts:
         target = retry.parking_queue
-        headers.update(
-            {
-                EXCEPTION_TYPE: f"{type(error).__module__}.{type(error).__qualname__}",
-                EXCEPTION_MESSAGE: _text(str(error)),
-                CONSUMER: name,
-                QUEUE: entry.queue,
-                PARKED_AT: int(time.time()),
-            }
-        )
+        kind = f"{type(error).__module__}.{type(error).__qualname__}"
+        extra.update(_provenance(kind, _text(str(error)), entry, name))
     else:
         target = retry.delay_queues[min(attempts - 1, len(retry.delay_queues) - 1)]
-    if not _move(delivery, target, headers, publisher, log):
+    if not _move(delivery, target, extra, publisher, log):
         return
     if target == retry.parking_queue:
-        log.warning(
-            "parked delivery %d in %s after %d attempts: %s", delivery.tag, target, attempts, headers[LAST_ERROR]
-        )
+        log.warning("parked delivery %d in %s after %d attempts: %s", delivery.tag, target, attempts, extra[LAST_ERROR])
     else:
         delay = retry.delays[retry.delay_queues.index(target)]
         log.info(
@@ -157,17 +141,43 @@ def _retry(
         )
 
 
-def _move(delivery: Delivery, target: str, headers: dict[str, Any], publisher: Publisher, log: PrefixedLog) -> bool:
-    """Publish a copy to `target` and ack the original once the copy is confirmed; else requeue it."""
+def _provenance(kind: str, message: str, entry: ConsumerEntry, name: str) -> dict[str, Any]:
+    """What a parked message says of why and where it failed."""
+    return {
+        EXCEPTION_TYPE: kind,
+        EXCEPTION_MESSAGE: message,
+        CONSUMER: name,
+        QUEUE: entry.queue,
+        PARKED_AT: int(time.time()),
+    }
+
+
+def _move(delivery: Delivery, target: str, extra: dict[str, Any], publisher: Publisher, log: PrefixedLog) -> bool:
+    """Publish a copy to `target`, its headers with `extra`, and ack the original once the copy is
+    confirmed; if it cannot be published, requeue the original and return False.
+
+    Headers that decode but cannot be encoded again (an integer past 64 bits, which pika makes of
+    a large double) would fail the copy on every attempt: the copy then carries them as text, in
+    ORIGINAL_HEADERS, rather than loop.
+    """
     message = delivery.message
     properties = {key: value for key, value in message.properties.items() if key in PROPERTY_NAMES}
     # The copy is persistent whatever the original was, and never expires: it must survive
     # while it waits, and a parking queue must not lose what it holds.
-    properties.update(headers=headers, delivery_mode=2)
+    properties.update(headers={**message.headers, **extra}, delivery_mode=2)
     properties.pop("cluster_id", None)
     properties.pop("expiration", None)
     try:
-        publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
+        try:
+            publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
+        except PublishUnencodable as unencodable:
+            log.warning(
+                "delivery %d: its headers cannot be sent again as they are (%s); the copy carries them as text",
+                delivery.tag,
+                unencodable,
+            )
+            properties["headers"] = {**extra, ORIGINAL_HEADERS: _text(repr(message.headers))}
+            publisher.publish("", target, message.body, properties, mandatory=True, timeout=_PUBLISH_TIMEOUT)
     except PublishError as failure:
         log.error("could not move delivery %d to %s (%s); requeueing it instead", delivery.tag, target, failure)
         _answer(delivery.reject(requeue=True), "requeue", delivery, log)

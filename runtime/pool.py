@@ -32,6 +32,8 @@ from .transport import Channel, Connection, Delivery
 # BACKOFF_CAP; a success resets it. Re-opening a closed channel backs off the same way.
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+# Unexpected failures in a row of re-attaching a channel before the service stops (exit 4).
+_REATTACH_CRASHES = 5
 # 2 ** 16 times the base is far past the cap; a larger power only risks overflowing a float.
 _MAX_DOUBLINGS = 16
 
@@ -66,13 +68,15 @@ class ConsumerPool:
         self._instances: dict[int, ConsumerProtocol] = {}
         self._busy: set[int] = set()
         # What each busy worker is handling, so that a worker that dies leaves no message unanswered.
-        self._current: dict[int, tuple[Delivery, AMQPProxy | None]] = {}
-        self._crashes: dict[int, int] = {}
+        self._current: dict[int, Delivery] = {}
+        self._crashes: dict[int, int] = {}  # unexpected ends of each slot's worker in a row
+        self._reattach_crashes = 0
         # Set when the last busy instance finishes; only wait_idle() clears and waits on it, so
         # the per-message path costs a set lookup, not an Event.
         self._idle = gevent.event.Event()
         self._recovery: gevent.Greenlet[Any, None] | None = None
-        self.on_fatal: Callable[[BrokerError], None] = lambda error: None
+        # Ends the service: a broker refusal (exit 3), or anything else (an internal error, exit 4).
+        self.on_fatal: Callable[[Exception], None] = lambda error: None
         self.redeclare: Callable[[Channel], None] = lambda channel: None
 
     @property
@@ -188,15 +192,7 @@ class ConsumerPool:
     def _recover(self, connection: Connection) -> None:
         self._drop_inbox()
         if self._recovery is None or self._recovery.dead:
-            self._recovery = gevent.spawn(self._reattach, connection)
-            self._recovery.link_exception(lambda failed: self._recovery_failed(failed, connection))
-
-    def _recovery_failed(self, failed: gevent.Greenlet[Any, None], connection: Connection) -> None:
-        """A bug in re-attaching must not leave the entry without a consumer: try again."""
-        self.log.error("consuming again failed unexpectedly: %r; trying again", failed.exception)
-        if failed is self._recovery and not self._stopping:
-            self._recovery = None
-            self._recover(connection)
+            self._recovery = gevent.spawn(self._run_reattach, connection)
 
     def _worker_ended(self, slot: int, worker: gevent.Greenlet[Any, None]) -> None:
         """Only the pool's stop may end a worker: any other end is replaced, after a backoff."""
@@ -205,11 +201,9 @@ class ConsumerPool:
         self._busy.discard(slot)
         if not self._busy:
             self._idle.set()
-        current = self._current.pop(slot, None)
-        if current is not None:
-            delivery, proxy = current
-            if proxy is None or not proxy.has_responded_to_message:
-                delivery.reject(requeue=True)
+        delivery = self._current.pop(slot, None)
+        if delivery is not None and not delivery.settled:
+            delivery.reject(requeue=True)
         crashes = self._crashes[slot] = self._crashes.get(slot, 0) + 1
         delay = backoff(crashes)
         self.log.error("the worker of instance %d ended unexpectedly; replacing it in %.1f s", slot, delay)
@@ -233,6 +227,22 @@ class ConsumerPool:
             self._work(slot)
         except Exception:  # last resort: our own code failed; _worker_ended replaces this worker
             self.log.exception("the worker of instance %d failed", slot)
+
+    def _run_reattach(self, connection: Connection) -> None:
+        """_reattach, with a last resort: a bug in it is retried a few times, then ends the service,
+        rather than leave the entry alive without a consumer."""
+        try:
+            self._reattach(connection)
+        except Exception as bug:  # last resort: our own code failed
+            self._reattach_crashes += 1
+            if self._reattach_crashes >= _REATTACH_CRASHES:
+                self.log.exception("consuming again failed unexpectedly %d times; stopping", self._reattach_crashes)
+                self.on_fatal(bug)
+                return
+            self.log.exception("consuming again failed unexpectedly; trying again")
+            self._recovery = gevent.spawn(self._run_reattach, connection)
+        else:
+            self._reattach_crashes = 0
 
     def _reattach(self, connection: Connection) -> None:
         failures = 0
@@ -262,21 +272,26 @@ class ConsumerPool:
                 delivery.nack(requeue=True)
                 break
             self._busy.add(slot)
-            # No try/finally: if _handle fails, _worker_ended needs to see what was in hand.
-            error = self._handle(instance, slot, delivery)
+            self._current[slot] = delivery
+            # No try/finally: if this fails, _worker_ended needs to see what was in hand.
+            if delivery.undecodable is None:
+                error, set_aside = self._handle(instance, delivery), True
+            else:
+                error, set_aside = None, self._set_aside(delivery)
             del self._current[slot]
             self._busy.discard(slot)
             if not self._busy:
                 self._idle.set()
+            if not set_aside:  # the parking queue cannot take it yet: back off, keep the instance
+                failures += 1
+                gevent.sleep(backoff(failures))
+                continue
             if error is None:
                 failures = 0
                 if self._crashes:
                     self._crashes.pop(slot, None)
                 continue
             failures += 1
-            if error is _SET_ASIDE_FAILED:
-                gevent.sleep(backoff(failures))  # the parking queue cannot take it yet
-                continue
             self._instances.pop(slot, None)
             self._call_shutdown(instance, error)
             delay = backoff(failures)
@@ -286,14 +301,16 @@ class ConsumerPool:
             gevent.sleep(delay)
             instance = self._create(slot) if not self._stopping else None
 
-    def _handle(self, instance: ConsumerProtocol, slot: int, delivery: Delivery) -> BaseException | None:
-        if delivery.undecodable is not None:
-            self._current[slot] = (delivery, None)
-            self.undecodable += 1
-            settled = settle_undecodable(delivery, self.entry, self.name, self._publisher, self.log, self.undecodable)
-            return None if settled else _SET_ASIDE_FAILED
+    def _set_aside(self, delivery: Delivery) -> bool:
+        """An undecodable message: parked or dead-lettered, never consumed; False if it went back."""
+        if not settle_undecodable(delivery, self.entry, self.name, self._publisher, self.log):
+            return False
+        self.undecodable += 1
+        self.log.error("%d undecodable message%s set aside so far", self.undecodable, "s" * (self.undecodable > 1))
+        return True
+
+    def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
         proxy = AMQPProxy(delivery, self._publisher, self.log, raise_unroutable=self._raise_unroutable)
-        self._current[slot] = (delivery, proxy)
         restore_origin(delivery.message)
         try:
             instance.consume(proxy, delivery.message)
@@ -343,10 +360,3 @@ class ConsumerPool:
             self._inbox.get_nowait()
             dropped += 1
         return dropped
-
-
-class _SetAsideFailed(Exception):
-    """An undecodable message could not be parked yet, and went back to its queue."""
-
-
-_SET_ASIDE_FAILED = _SetAsideFailed()

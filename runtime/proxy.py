@@ -93,7 +93,7 @@ class AMQPProxy:
         except PublishReturned as returned:
             if mandatory or (mandatory is None and self._raise_unroutable):
                 raise
-            self._publisher.note_unroutable(exchange, routing_key, returned)
+            self._publisher.note_unroutable(exchange, routing_key, returned, self._log)
 
     def _settle(self, how: str, send: Any) -> None:
         if self._answer is not None:

@@ -1,6 +1,7 @@
 """Publishing from consumers: its own connection, opened on first use, with publisher confirms.
 
-Owns the publishing connection and a small pool of confirm-mode channels. RabbitMQ throttles
+Owns the publishing connection, a small pool of confirm-mode channels, and the count of
+unroutable messages (logged, rate-limited, in the consumer's name). RabbitMQ throttles
 publishing connections with connection.blocked; keeping publishers off the consuming
 connection means such a block never stalls deliveries or heartbeats there. Each channel carries
 one message at a time, so a returned (unroutable) message can never be mistaken for another.
@@ -12,8 +13,8 @@ import time
 
 import gevent.lock
 
-from .errors import BrokerError, PublishError, PublishRefused, PublishReturned
-from .logs import get_logger
+from .errors import BrokerError, PublishError, PublishRefused, PublishReturned, PublishUnencodable
+from .logs import PrefixedLog, get_logger
 from .settings import ConnectionSettings
 from .transport import Channel, Connection, encode_properties
 
@@ -23,9 +24,11 @@ log = get_logger("amqp-dispatcher.publisher")
 BLOCKED_TIMEOUT = 60.0
 # Channels of the publishing connection, at most (RabbitMQ allows 2047 by default).
 MAX_CHANNELS = 256
-# Unroutable publishes are logged at most this often, with how many there were meanwhile:
-# a consumer that publishes to an unbound key on every message must not flood the log.
+# Unroutable publishes are logged at most this often per exchange and routing key, with how
+# many there were meanwhile: a consumer that publishes to an unbound key on every message must
+# not flood the log. At most _UNROUTABLE_KEYS keys are remembered.
 UNROUTABLE_LOG_EVERY = 60.0
+_UNROUTABLE_KEYS = 1000
 
 
 class Publisher:
@@ -38,7 +41,8 @@ class Publisher:
         self._slots = gevent.lock.BoundedSemaphore(MAX_CHANNELS)
         self._closed = False
         self.unroutable = 0  # messages the broker returned because no queue received them
-        self._unroutable_logged = (0, -UNROUTABLE_LOG_EVERY)  # the count and the time of the last line
+        # (exchange, routing key) -> unroutable since the last line about it, and that line's time
+        self._unroutable_seen: dict[tuple[str, str], tuple[int, float]] = {}
 
     def __repr__(self) -> str:
         state = "connected" if self._connection and self._connection.is_open else "not connected"
@@ -62,32 +66,36 @@ class Publisher:
                 )
             except BrokerError as exc:  # the channel is gone; say what happened in the publisher's terms
                 raise PublishError(f"publishing to {exchange!r} failed: {exc}") from exc
-            except (PublishReturned, PublishRefused):
-                self._idle.append(channel)  # answered: the channel holds nothing in flight
+            except (PublishReturned, PublishRefused, PublishUnencodable):
+                self._idle.append(channel)  # answered, or nothing sent: the channel holds nothing in flight
                 raise
-            except PublishError:
+            except BaseException:
                 channel.close()  # a late confirm could arrive on it and answer the next publish
                 raise
             self._idle.append(channel)
 
-    def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned) -> None:
-        """Count a returned message, and say so in the log, at most once a minute."""
+    def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned, log: PrefixedLog) -> None:
+        """Count a returned message, and say so in the consumer's log, at most once a minute per
+        exchange and routing key, with how many there were meanwhile."""
         self.unroutable += 1
-        logged, at = self._unroutable_logged
+        key = (exchange, routing_key)
+        since, at = self._unroutable_seen.get(key, (0, -UNROUTABLE_LOG_EVERY))
         now = time.monotonic()
         if now - at < UNROUTABLE_LOG_EVERY:
+            self._unroutable_seen[key] = (since + 1, at)
             return
-        self._unroutable_logged = (self.unroutable, now)
-        since = self.unroutable - logged - 1
+        if len(self._unroutable_seen) >= _UNROUTABLE_KEYS:
+            self._unroutable_seen.clear()  # bounded: keys can be as many as the messages
+        self._unroutable_seen[key] = (0, now)
         log.warning(
             "a message published to exchange %r with routing key %r reached no queue (%d %s), so it is dropped, "
-            "as the original amqp-dispatcher did; %d unroutable in all%s",
+            "as the original amqp-dispatcher did%s; %d unroutable in all",
             exchange,
             routing_key,
             returned.reply_code,
             returned.reply_text,
+            f" ({since} more to the same key since the last line)" if since else "",
             self.unroutable,
-            f", {since} since the last line" if since and logged else "",
         )
 
     def close(self, timeout: float = 5.0) -> None:

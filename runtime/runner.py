@@ -120,8 +120,8 @@ class ServiceRunner:
         if isinstance(failure, BrokerError):
             log.error("stopping: %s", failure)
             return EXIT_BROKER
-        # The supervisor logged the bug with its traceback; staying up would consume nothing.
-        log.error("stopping: the connection supervisor failed (exit status %d)", EXIT_INTERNAL)
+        # The bug is logged above with its traceback; staying up would consume nothing.
+        log.error("stopping after an internal error: %r (exit status %d)", failure, EXIT_INTERNAL)
         return EXIT_INTERNAL
 
     def _on_signal(self, number: int) -> None:

@@ -4,20 +4,20 @@ Owns the meaning of RABBITMQ_URL (several hosts, ports, a percent-encoded vhost,
 TLS options) and of the separate RABBITMQ_HOST/_PORT/_USER/_PASS/_VHOST/_HEARTBEAT variables,
 with the original's guest:guest@localhost defaults. Every problem is a ConfigurationError of
 one line that names the variable, and none of them, nor any log line, ever shows the password,
-whatever shape the URL has. Also builds the TLS context once, so that a missing or unreadable
-certificate file is a setting error at start. Knows nothing of pika.
+whatever shape the URL has. The TLS context itself is tls.py's. Knows nothing of pika.
 """
 
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, unquote
 
+from . import tls
 from .errors import ConfigurationError
 from .logs import get_logger
+from .tls import TlsSettings
 
 log = get_logger("amqp-dispatcher.settings")
 
@@ -47,18 +47,6 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsSettings:
-    verify: bool = True
-    cafile: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    server_hostname: str | None = None
-    # Built once at start from the settings above (see tls_context), so that every connection
-    # shares it and a bad file is reported before any connection is tried.
-    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +82,7 @@ def from_environment(environ: Mapping[str, str], *, default_heartbeat: int) -> C
     if heartbeat:
         settings = replace(settings, heartbeat=_heartbeat(heartbeat, "RABBITMQ_HEARTBEAT"))
     if settings.tls is not None:
-        settings = replace(settings, tls=replace(settings.tls, context=tls_context(settings.tls)))
+        settings = replace(settings, tls=replace(settings.tls, context=tls.build_context(settings.tls)))
     return settings
 
 
@@ -108,7 +96,7 @@ def parse_url(url: str, *, default_heartbeat: int) -> ConnectionSettings:
         return _parse_url(url, default_heartbeat)
     except ConfigurationError as exc:
         # `from None`: the cause (a ValueError of urllib, say) could quote the URL.
-        raise ConfigurationError(_mask(str(exc), url)) from None
+        raise ConfigurationError(_masked(str(exc), url)) from None
 
 
 def _parse_url(url: str, default_heartbeat: int) -> ConnectionSettings:
@@ -122,8 +110,8 @@ def _parse_url(url: str, default_heartbeat: int) -> ConnectionSettings:
     username, password = "guest", "guest"
     if at:
         user, _, secret = userinfo.partition(":")
-        username = _decoded(user, "the user name in RABBITMQ_URL")
-        password = _decoded(secret, "the password in RABBITMQ_URL")
+        username = _text(_decoded(user, "the user name in RABBITMQ_URL"), "the user name in RABBITMQ_URL")
+        password = _text(_decoded(secret, "the password in RABBITMQ_URL"), "the password in RABBITMQ_URL")
     path, _, query = after.partition("?")
     options = _query(query)
     return ConnectionSettings(
@@ -210,8 +198,9 @@ def _endpoint(text: str) -> tuple[str, int | None]:
 
 
 def _host(name: str, variable: str) -> str:
-    if not name or any(char.isspace() or not char.isprintable() for char in name):
-        raise ConfigurationError(f"{variable}: {_shown(name)} is not a host name")
+    if not name or any(char.isspace() or not char.isprintable() or char in "/?#@" for char in name):
+        hint = "; a URL goes in RABBITMQ_URL" if variable == "RABBITMQ_HOST" and "/" in name else ""
+        raise ConfigurationError(f"{variable}: {_shown(name)} is not a host name{hint}")
     _, colon, port = name.partition(":")
     if variable == "RABBITMQ_HOST" and colon and ":" not in port and _DIGITS.fullmatch(port):
         raise ConfigurationError(f"RABBITMQ_HOST: {_shown(name)} holds a port; write RABBITMQ_PORT={port} instead")
@@ -289,45 +278,6 @@ def _tls(options: dict[str, str], is_tls: bool) -> TlsSettings | None:
     )
 
 
-def tls_context(tls: TlsSettings) -> ssl.SSLContext:
-    """The TLS context of the settings; a file that is missing or unreadable is a ConfigurationError."""
-    try:
-        context = ssl.create_default_context(cafile=tls.cafile)
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cafile in RABBITMQ_URL: {tls.cafile}: {_file_problem(exc)}") from None
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.certfile:
-        try:
-            context.load_cert_chain(tls.certfile, tls.keyfile, password=_no_key_password)
-        except _EncryptedKey:
-            raise ConfigurationError(
-                f"keyfile in RABBITMQ_URL: {tls.keyfile or tls.certfile} is encrypted, and amqp-dispatcher "
-                "cannot prompt for its password; give it an unencrypted key"
-            ) from None
-        except (OSError, ValueError) as exc:
-            files = f"{tls.certfile}" + (f" and {tls.keyfile}" if tls.keyfile else "")
-            raise ConfigurationError(f"certfile/keyfile in RABBITMQ_URL: {files}: {_file_problem(exc)}") from None
-    return context
-
-
-class _EncryptedKey(Exception):
-    """The key file asks for a password (OpenSSL would otherwise prompt on the terminal)."""
-
-
-def _no_key_password() -> bytes:
-    raise _EncryptedKey
-
-
-def _file_problem(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return f"not a PEM file OpenSSL can read ({exc.reason or exc})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc)
-
-
 def _port(text: str, what: str) -> int:
     if not _DIGITS.fullmatch(text) or not 0 < int(text) < 65536:
         raise ConfigurationError(f"{what} is not a port number from 1 to 65535")
@@ -363,13 +313,15 @@ def _quote_vhost(vhost: str) -> str:
     return quote(vhost, safe="")
 
 
-def _mask(message: str, url: str) -> str:
-    """The message with anything that could be the URL's password replaced by ****.
+def _masked(message: str, url: str) -> str:
+    """The message, or, if anything in it could be the URL's password, a message without it.
 
     The messages above quote no part of the URL where a password can be; this is the second
     line of defence. Whatever lies between the user name's ':' and any '@' may be a password,
-    and so may each piece of it between reserved characters. (Pieces shorter than three
-    characters are left: masking them would garble every message, and no message quotes them.)
+    and so may each piece of it between reserved characters. If any of them appears in the
+    message, the whole message gives way to a general one: masking the pieces alone would tell
+    which words of ours the password holds. (Pieces shorter than three characters are not
+    looked for: they would match nearly every message, and no message quotes them.)
     """
     rest = url.partition("://")[2]
     candidates: set[str] = set()
@@ -377,6 +329,9 @@ def _mask(message: str, url: str) -> str:
         secret = rest[:at].partition(":")[2]
         for text in (secret, unquote(secret)):
             candidates.update(piece for piece in [text, *re.split(r"[/?#@:&=,]", text)] if len(piece) >= 3)
-    for candidate in sorted(candidates, key=len, reverse=True):
-        message = message.replace(candidate, "****")
+    if any(candidate in message for candidate in candidates):
+        return (
+            "RABBITMQ_URL cannot be read; write it as amqp[s]://user:password@host:port/vhost?option=value, "
+            f"and {_ENCODING_HINT}"
+        )
     return message

@@ -103,7 +103,9 @@ class Service:
     shutdown_timeout: float
     startup_timeout: float
     blocking_threshold: float | None  # None: derived from the heartbeat at start
-    on_unroutable: str  # "log" or "raise": what amqp.publish does with a message no queue receives
+    # "log" or "raise": what amqp.publish does with a message no queue receives. The default keeps
+    # packages generated before the setting existed importable.
+    on_unroutable: str = "log"
     startup_handler: Callable[[], object] | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]

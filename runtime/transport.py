@@ -2,9 +2,10 @@
 
 The only importer of pika. pika's GeventConnection runs its callbacks inside the gevent hub,
 where nothing may block; this module turns each RPC into a call that a greenlet waits on, and
-hands deliveries to a callback that must only queue them. Translates every pika error into
-ours (runtime/errors.py), so that callers can tell what retrying can fix. Knows nothing of
-pools, consumers, topology or retries.
+hands deliveries to a callback that must only queue them. Translates pika's errors, and what
+its encoders raise, into ours (runtime/errors.py), so that callers can tell what retrying can
+fix. Salvages the header frame of a message whose properties pika cannot decode, so that one
+message never takes a connection down. Knows nothing of pools, consumers, topology or retries.
 """
 
 from __future__ import annotations
@@ -33,15 +34,16 @@ from .errors import (
     ConnectionLost,
     DeclarationRefused,
     HandshakeRefused,
-    PublishError,
     PublishRefused,
     PublishReturned,
     PublishTimeout,
+    PublishUnencodable,
 )
 from .logs import get_logger
 from .message import PROPERTY_NAMES, Message, Undecodable
-from .settings import ConnectionSettings, Endpoint, tls_context
+from .settings import ConnectionSettings, Endpoint
 from .spec import Binding, Exchange, Queue
+from .tls import build_context
 
 log = get_logger("amqp-dispatcher.transport")
 
@@ -49,6 +51,21 @@ log = get_logger("amqp-dispatcher.transport")
 _ACCESS_CODES = {402, 403, 530}
 _REFUSAL_CODES = {403, 404, 405, 406}
 RPC_TIMEOUT = 30.0
+# What pika's encoders raise on a value they cannot write (an integer beyond 64 bits, a property
+# of the wrong type), and its decoders on one they cannot read (a timestamp past year 9999, a
+# table nested past the recursion limit, an unknown field type).
+_ENCODING_ERRORS = (struct.error, TypeError, ValueError, OverflowError, AssertionError)
+_DECODING_ERRORS = (
+    struct.error,
+    ValueError,
+    OverflowError,
+    OSError,
+    KeyError,
+    IndexError,
+    RecursionError,
+    UnicodeDecodeError,
+    pika.exceptions.InvalidFieldTypeException,
+)
 
 DeliveryCallback = Callable[["Delivery"], None]
 CloseCallback = Callable[[BrokerError], None]
@@ -61,21 +78,25 @@ class Delivery:
     holds the body and the properties that could be read, and never reaches a consumer.
     """
 
-    __slots__ = ("channel", "message", "tag", "undecodable")
+    __slots__ = ("channel", "message", "settled", "tag", "undecodable")
 
     def __init__(self, channel: Channel, message: Message, undecodable: Undecodable | None = None) -> None:
         self.channel = channel
         self.message = message
         self.tag = message.delivery_tag
         self.undecodable = undecodable
+        self.settled = False  # answered by this service (or its channel gone), whoever answered it
 
     def ack(self) -> bool:
+        self.settled = True
         return self.channel.settle(self.tag, "ack")
 
     def nack(self, *, requeue: bool) -> bool:
+        self.settled = True
         return self.channel.settle(self.tag, "nack", requeue=requeue)
 
     def reject(self, *, requeue: bool) -> bool:
+        self.settled = True
         return self.channel.settle(self.tag, "reject", requeue=requeue)
 
 
@@ -308,14 +329,17 @@ class Channel:
             self._raw.basic_publish(exchange, routing_key, body, pika.BasicProperties(**properties), mandatory)
         except pika.exceptions.UnsupportedAMQPFieldException as exc:
             value = exc.args[-1] if exc.args else None
-            raise PublishError(
+            raise PublishUnencodable(
                 f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
                 "integers, booleans, Decimal, datetime, lists and dicts, not floats"
             ) from exc
         except pika.exceptions.ShortStringTooLong as exc:
-            raise PublishError("the exchange name or routing key is longer than 255 bytes") from exc
+            raise PublishUnencodable("the exchange name or routing key is longer than 255 bytes") from exc
         except pika.exceptions.AMQPError as exc:
             raise translate(exc) from exc
+        except _ENCODING_ERRORS as exc:
+            # pika marshals the frames before writing any: nothing was sent, the channel is clean.
+            raise PublishUnencodable(f"cannot encode the message's properties: {_describe(exc)}") from exc
         try:
             frame = _wait(self._confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
         except _NoAnswer as exc:
@@ -453,7 +477,7 @@ def _ssl_options(settings: ConnectionSettings, endpoint: Endpoint) -> pika.SSLOp
     tls = settings.tls
     if tls is None:
         return None
-    context = tls.context if tls.context is not None else tls_context(tls)
+    context = tls.context if tls.context is not None else build_context(tls)
     return pika.SSLOptions(context, server_hostname=tls.server_hostname or endpoint.host)
 
 
@@ -534,7 +558,7 @@ def decode_frame(buffer: bytes) -> tuple[int, Any]:
     """pika's decode_frame, except that a header frame whose properties fail to decode is salvaged."""
     try:
         return pika.frame.decode_frame(buffer)  # type: ignore[no-any-return]
-    except Exception as error:  # noqa: BLE001 - whatever pika's decoders raise on what a message carries
+    except _DECODING_ERRORS as error:
         return _salvaged_header(buffer, error)
 
 
@@ -583,7 +607,7 @@ def _without_headers(encoded: bytes) -> tuple[Any, bytes]:
     rest += encoded[offset + 4 + length :]
     try:
         return pika.BasicProperties().decode(rest), table
-    except Exception:  # noqa: BLE001 - the table's length was wrong too: keep only the reason
+    except _DECODING_ERRORS:  # the table's length was wrong too: keep only the reason
         return pika.BasicProperties(), table
 
 

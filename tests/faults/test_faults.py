@@ -189,7 +189,7 @@ def test_4a_sigterm_with_50_handlers_in_flight(project, services, vhost) -> None
     publish_ids(vhost, ids, headers={"sleep": "1.5", "announce": True})
     service = built.service(vhost).wait_ready()
     services.append(service)
-    wait_until(lambda: len(built.events("start")) == 50, message="50 handlers mid-message")
+    wait_until(lambda: len(built.events("start")) >= 50, message="50 handlers mid-message")
     service.signal(signal.SIGTERM)
     assert service.wait(30) == 0
     summary = account(

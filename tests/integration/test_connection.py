@@ -154,7 +154,7 @@ def test_an_unreachable_broker_is_retried_for_startup_timeout_then_exit_3(projec
         ({"RABBITMQ_URL": "amqp://h/a/b"}, "percent-encode each '/' in it as %2F"),
         ({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:٥٦٧٢/"}, "is not a port number from 1 to 65535"),
         ({"RABBITMQ_HEARTBEAT": "²"}, "RABBITMQ_HEARTBEAT: '²' is not a number of seconds"),
-        ({"RABBITMQ_URL": "amqps://127.0.0.1/?cafile=/no/such/ca.pem"}, "cafile in RABBITMQ_URL: /no/such/ca.pem"),
+        ({"RABBITMQ_URL": "amqps://127.0.0.1/?cafile=/no/such/ca.pem"}, "cafile in RABBITMQ_URL: '/no/such/ca.pem'"),
         ({"RABBITMQ_URL": "amqp://h1:5673,h2/"}, "some hosts have a port and others do not"),
     ],
 )

@@ -10,6 +10,8 @@ before the service started or arrived while it ran.
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -162,3 +164,28 @@ def test_undecodable_messages_never_stop_the_service_and_each_reaches_a_defined_
         if service is not None:
             service.kill()
         rabbitmqctl("delete_vhost", vhost)
+
+
+def test_parked_replay_leaves_undecodable_messages_parked_and_says_so(project, services, vhost) -> None:
+    built = project(CONFIG)
+    predeclare(vhost)
+    publish_raw(vhost, "retried", [("bad-1", table(entry(b"h", b"T" + struct.pack(">Q", 2**63))))])
+    publish_raw(vhost, "retried", [("good-1", table(entry(b"ok", b"t\x01")))])
+    service = built.service(vhost).wait_ready()
+    services.append(service)
+    wait_until(lambda: queue_depth(vhost, "retried.parked") == 1 and "good-1" in done(built), timeout=30)
+    assert service.stop() == 0
+    command = [
+        sys.executable,
+        "-m",
+        "amqp_dispatcher.compiler.legacy_cli",
+        "parked",
+        "replay",
+        "--config",
+        "config.yml",
+    ]
+    result = subprocess.run(command, cwd=built.root, env=built.environment(vhost), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "replayed 0 messages to retried" in result.stdout
+    assert "left 1 message parked: its headers could not be decoded" in result.stdout
+    assert queue_depth(vhost, "retried.parked") == 1 and queue_depth(vhost, "retried") == 0

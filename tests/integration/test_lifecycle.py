@@ -198,7 +198,7 @@ def test_sigterm_drains_in_flight_messages_and_returns_the_rest(project, service
     service = built.service(vhost).wait_ready()
     services.append(service)
     publish(vhost, "work", [f"slow {n}" for n in range(80)], headers={"sleep": "1.5"})
-    wait_until(lambda: len(built.events("start")) == 50, message="50 handlers mid-message")
+    wait_until(lambda: len(built.events("start")) >= 50, message="50 handlers mid-message")
     time.sleep(0.2)
     service.signal(signal.SIGTERM)
     assert service.wait(30) == 0

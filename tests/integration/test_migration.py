@@ -261,7 +261,7 @@ def test_the_examples_of_0_3_to_0_10_run_as_make_example_did(tmp_path, vhost, se
     ]
     assert lines.count(("example_consumer", "DEBUG", "Consuming message: b'fail-1'")) == 2
     assert lines.count(("example_consumer", "DEBUG", "Done sleeping")) == 4
-    assert any(name == "amqp-dispatcher.publisher" and "reached no queue" in text for name, _, text in lines)
+    assert any(name == "amqp-dispatcher.pool" and "reached no queue" in text for name, _, text in lines)
 
 
 # 0.11 to 0.12: passive: true and an undeclared exchange.

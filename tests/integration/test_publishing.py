@@ -112,5 +112,5 @@ def test_unknown_properties_and_float_headers_are_refused_clearly(project, servi
         )
     wait_until(lambda: len(built.events("publish-failed")) == 2)
     errors = sorted((e["error"], e["message"]) for e in built.events("publish-failed"))
-    assert errors[0][0] == "PublishError" and "0.5 (float)" in errors[0][1]
+    assert errors[0][0] == "PublishUnencodable" and "0.5 (float)" in errors[0][1]
     assert errors[1][0] == "TypeError" and "colour" in errors[1][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Iterator
 
@@ -67,3 +68,30 @@ def test_numbers_keep_their_formats(lines: list[str]) -> None:
 def test_safe_text_is_always_printable(text: str) -> None:
     assert safe(text).isprintable()
     assert all(line.isprintable() for line in safe(text, keep_newlines=True).split("\n"))
+
+
+def test_a_percent_sign_in_a_queue_name_loses_no_line(lines: list[str]) -> None:
+    PrefixedLog("amqp-dispatcher.pool", "consumer m:C on queue 'orders%d'").info("consuming on channel %d", 1)
+    assert lines == ["INFO consumer m:C on queue 'orders%d': consuming on channel 1"]
+
+
+@pytest.mark.skipif(not hasattr(builtins, "ExceptionGroup"), reason="exception groups are Python 3.11's")
+def test_a_group_s_members_and_a_long_chain_are_all_in_the_traceback(lines: list[str]) -> None:
+    log = get_logger("amqp-dispatcher.test")
+    group = builtins.ExceptionGroup
+    try:
+        raise group("two failures", [ValueError(f"one{FORGED}"), KeyError("two")])
+    except Exception:
+        log.exception("grouped")
+    assert "ValueError: one\\n2026-01-01" in lines[0] and "KeyError: 'two'" in lines[0]
+    error: BaseException = RuntimeError("root")
+    for depth in range(1500):  # deeper than the recursion limit
+        try:
+            raise RuntimeError(f"level {depth}") from error
+        except RuntimeError as raised:
+            error = raised
+    try:
+        raise error
+    except RuntimeError:
+        log.exception("deep")
+    assert lines[1].startswith("ERROR deep\n") and "RuntimeError: root" in lines[1]

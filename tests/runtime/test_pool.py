@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from amqp_dispatcher.runtime import pool as pool_module
 from amqp_dispatcher.runtime import supervisor, transport
-from amqp_dispatcher.runtime.errors import PublishReturned
+from amqp_dispatcher.runtime.errors import PublishError, PublishReturned, PublishUnencodable
 from amqp_dispatcher.runtime.message import Undecodable
 from amqp_dispatcher.runtime.spec import ConsumerEntry, RetryPolicy
 
@@ -42,21 +42,37 @@ class FakePublisher:
         self.published: list[tuple[str, str, bytes, dict[str, Any]]] = []
         self.unroutable: list[tuple[str, str]] = []
         self.returns = False
+        self.fail = 0  # how many publishes fail as if the connection were down
+        self.encodes = False  # encode the properties as pika does, and refuse what it cannot write
 
     def publish(self, exchange: str, routing_key: str, body: bytes, properties: dict[str, Any], **_: Any) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise PublishError("cannot open the publishing connection: refused")
+        if self.encodes:
+            try:
+                pika.BasicProperties(**transport.encode_properties(properties)).encode()
+            except transport._ENCODING_ERRORS as error:
+                raise PublishUnencodable(str(error)) from error
         self.published.append((exchange, routing_key, body, properties))
         if self.returns:
             raise PublishReturned("returned", reply_code=312, reply_text="NO_ROUTE")
 
-    def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned) -> None:
+    def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned, log: Any) -> None:
         self.unroutable.append((exchange, routing_key))
 
 
-def delivery(channel: FakeChannel, tag: int, body: bytes = b"x", undecodable: Undecodable | None = None) -> Any:
+def delivery(
+    channel: FakeChannel,
+    tag: int,
+    body: bytes = b"x",
+    undecodable: Undecodable | None = None,
+    headers: dict[str, Any] | None = None,
+) -> Any:
     method = pika.spec.Basic.Deliver(
         consumer_tag="c", delivery_tag=tag, redelivered=False, exchange="e", routing_key="k"
     )
-    message = transport._message(method, pika.BasicProperties(message_id=str(tag)), body)
+    message = transport._message(method, pika.BasicProperties(message_id=str(tag), headers=headers), body)
     return transport.Delivery(channel, message, undecodable)  # type: ignore[arg-type]
 
 
@@ -195,12 +211,45 @@ def test_a_worker_killed_from_outside_is_replaced(busy: bool) -> None:
 def test_an_undecodable_message_never_reaches_the_consumer_and_is_dead_lettered() -> None:
     harness = Harness(Recorder)
     try:
-        harness.send(1, undecodable=Undecodable(reason="OverflowError: timestamp out of range", raw_headers=b"\x00"))
-        harness.send(2)
+        undecodable = Undecodable(reason="OverflowError: timestamp out of range", raw_headers=b"\x00")
+        harness.send(1, body=b"undecodable", undecodable=undecodable)
+        harness.send(2, body=b"plain")
         wait_for(lambda: harness.settled(2))
         assert harness.settled(1) == [("reject", False)], "rejected without requeue: never loops"
-        assert ("consume", b"x") in events and len([e for e in events if e[0] == "consume"]) == 1
+        assert [event for event in events if event[0] == "consume"] == [("consume", b"plain")]
         assert harness.pool.undecodable == 1
+    finally:
+        harness.close()
+
+
+def test_an_undecodable_message_the_parking_queue_cannot_take_waits_in_its_queue() -> None:
+    retry = RetryPolicy(max_attempts=3, delays=(1.0,), delay_queues=("q.retry.1s",), parking_queue="q.parked")
+    harness = Harness(Recorder, retry=retry)
+    harness.publisher.fail = 2  # the publishing connection is down for the first two tries
+    try:
+        undecodable = Undecodable(reason="RecursionError: too deep", raw_headers=b"")
+        for tag in (1, 2, 3):  # the broker redelivers what was requeued
+            harness.send(tag, body=b"undecodable", undecodable=undecodable)
+            wait_for(lambda tag=tag: harness.settled(tag))
+        assert [harness.settled(tag) for tag in (1, 2, 3)] == [[("reject", True)], [("reject", True)], [("ack", False)]]
+        assert harness.pool.undecodable == 1, "counted once, when set aside"
+        assert not [event for event in events if event[0] == "consume"]
+    finally:
+        harness.close()
+
+
+def test_headers_that_cannot_be_sent_again_travel_as_text_rather_than_loop() -> None:
+    """pika reads a large double header as an integer past 64 bits, which it cannot write back."""
+    retry = RetryPolicy(max_attempts=1, delays=(1.0,), delay_queues=("q.retry.1s",), parking_queue="q.parked")
+    harness = Harness(Failing, retry=retry)
+    harness.publisher.encodes = True
+    try:
+        harness.send(1, headers={"price": 10**19})
+        wait_for(lambda: harness.settled(1))
+        assert harness.settled(1) == [("ack", False)], "parked, not requeued forever"
+        ((_, queue, _, properties),) = harness.publisher.published
+        assert queue == "q.parked"
+        assert properties["headers"]["x-dispatcher-original-headers"] == "{'price': 10000000000000000000}"
     finally:
         harness.close()
 
@@ -221,6 +270,14 @@ def test_an_undecodable_message_is_parked_with_its_raw_headers_under_a_retry_pol
         assert not [event for event in events if event[0] == "consume"]
     finally:
         harness.close()
+
+
+class Failing:
+    def consume(self, amqp: Any, msg: Any) -> None:
+        raise ValueError("always")
+
+    def shutdown(self, exception: BaseException | None = None) -> None:
+        pass
 
 
 class Publishing:

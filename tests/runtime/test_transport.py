@@ -87,3 +87,29 @@ def test_a_message_keeps_only_the_properties_that_are_set() -> None:
         "redelivered": True,
         "consumer_tag": "ctag",
     }
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [{"headers": {"price": 10**19}}, {"headers": {"ratio": 0.5}}, {"content_type": 5}, {"priority": 1000}],
+)
+def test_a_message_pika_cannot_encode_is_refused_cleanly_with_nothing_sent(properties: dict[str, object]) -> None:
+    import pika
+    import pika.frame
+
+    from amqp_dispatcher.runtime.errors import PublishUnencodable
+
+    sent = []
+
+    class Raw:
+        is_open = True
+
+        def basic_publish(self, exchange, routing_key, body, properties, mandatory):  # type: ignore[no-untyped-def]
+            frames = [pika.frame.Header(1, len(body), properties).marshal()]  # as pika marshals before writing
+            sent.extend(frames)
+
+    channel = transport.Channel.__new__(transport.Channel)
+    channel._raw = Raw()
+    with pytest.raises(PublishUnencodable):
+        channel.publish("", "q", b"body", properties, mandatory=True, timeout=1)
+    assert sent == []
