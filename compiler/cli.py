@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
     parser.add_argument(
         "--import-timeout",
-        type=float,
+        type=_seconds,
         default=60.0,
         metavar="SECONDS",
         help="time allowed to import the configured modules (default: 60)",
@@ -158,13 +158,29 @@ def compile_file(
 
 
 def _megabytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of MiB (0: no limit), got {text!r}")
+    value = int(text) if text.isascii() and text.isdigit() else -1
+    if not 0 <= value <= _MAX_MEGABYTES:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of MiB from 0 (no limit) to {_MAX_MEGABYTES:,}, got {text[:40]!r}"
+        )
     return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= _MAX_SECONDS:  # NaN fails this too
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0, at most {_MAX_SECONDS:g}, got {text[:40]!r}"
+        )
+    return value
+
+
+# Bounds of the probe's options: a day, and a terabyte (past them, the platform's limits overflow).
+_MAX_SECONDS = 86_400.0
+_MAX_MEGABYTES = 1_048_576
 
 
 def _print_diagnostics(result: BuildResult, fmt: str, out: TextIO, err: TextIO) -> None:

@@ -99,7 +99,8 @@ def _run_probe(targets: list[Target], roots: Sequence[str], timeout: float, memo
     with tempfile.TemporaryDirectory(prefix="dispatcher-build-") as folder:
         files = Path(folder)
         (files / "request.json").write_text(json.dumps(request), encoding="utf-8")
-        command = [sys.executable, "-m", "amqp_dispatcher.compiler.probe", folder]
+        (files / "results.jsonl").touch()  # a probe that never starts still leaves a report to read
+        command = [sys.executable, "-c", _LAUNCH, folder]
         # Files, not pipes: a child a module starts inherits them, and waiting for the end of a
         # pipe it holds would make every build wait out the timeout.
         with (files / "stderr.txt").open("wb") as stderr:
@@ -123,6 +124,14 @@ def _run_probe(targets: list[Target], roots: Sequence[str], timeout: float, memo
             outcome["died"] = process.returncode
             outcome["stderr"] = _tail(files / "stderr.txt")
         return outcome
+
+
+# Runs the probe without the working directory first on sys.path (as `python -m` would put it):
+# a user module named json or os there would shadow the standard library the probe needs
+# before it starts. The probe adds the import roots itself, after its own imports.
+_LAUNCH = (
+    "import sys; del sys.path[0]; import runpy; runpy.run_module('amqp_dispatcher.compiler.probe', run_name='__main__')"
+)
 
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
@@ -227,6 +236,15 @@ def _probe_failure(
     stderr = (outcome.get("stderr") or "").strip()
     notes = (shorten(stderr.splitlines()[-1], 200),) if stderr else ()
     status = outcome.get("died")
+    if module is None:
+        return error(
+            "E202",
+            f"the import process could not start (exit status {status})",
+            span,
+            target.path,
+            hints=("its last line of error output is below; check the Python that runs dispatcher-build",),
+            notes=notes,
+        )
     if isinstance(status, int) and status < 0:
         ended = f"killed the import process ({_signal_name(-status)})"
         hints = (

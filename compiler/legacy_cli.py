@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError
+from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError, PublishError
+from amqp_dispatcher.runtime.logs import safe
 from amqp_dispatcher.runtime.settings import ConnectionSettings, from_environment
 from amqp_dispatcher.runtime.version import VERSION
 
@@ -114,7 +116,7 @@ def _parked(arguments: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
         return 2
-    except BrokerError as exc:
+    except (BrokerError, PublishError) as exc:  # refused, unreachable, or the work queue is gone
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
         return 3
     return 0
@@ -126,13 +128,19 @@ def _parked_one(
     from amqp_dispatcher.runtime import parked  # gevent and pika, only for this command
 
     if action == "replay":
-        moved = parked.replay(settings, parking_queue, work_queue, limit if limit is not None else sys.maxsize)
+        moved, kept = parked.replay(settings, parking_queue, work_queue, limit if limit is not None else sys.maxsize)
         sys.stdout.write(f"{parking_queue}: replayed {moved} message{'s' * (moved != 1)} to {work_queue}\n")
+        if kept:
+            sys.stdout.write(
+                f"{parking_queue}: left {kept} message{'s' * (kept != 1)} parked: {'their' if kept != 1 else 'its'} "
+                "headers could not be decoded (x-dispatcher-undecodable), so no consumer can take "
+                f"{'them' if kept != 1 else 'it'}\n"
+            )
         return
     count, messages = parked.list_parked(settings, parking_queue, limit if limit is not None else 20)
     sys.stdout.write(f"{parking_queue} ({consumer} on {work_queue}): {count} message{'s' * (count != 1)}\n")
     for number, message in enumerate(messages, 1):
-        sys.stdout.write(f"  {number}. {message.describe()}\n")
+        sys.stdout.write(f"  {number}. {safe(message.describe())}\n")  # headers are the message's: escaped
     if count > len(messages):
         sys.stdout.write(f"  ... and {count - len(messages)} more (--limit N shows more)\n")
 
@@ -140,7 +148,7 @@ def _parked_one(
 def _exec_service(files: dict[str, str], paths: Sequence[str]) -> NoReturn:
     """Write the package where restarts reuse it, then become `python -m` of it."""
     digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
-    root = Path(tempfile.gettempdir()) / f"amqp-dispatcher-{os.getuid()}" / digest
+    root = _package_home() / digest
     output.write(files, root / _PACKAGE)
     bootstrap = (
         "import runpy, sys\n"
@@ -150,6 +158,21 @@ def _exec_service(files: dict[str, str], paths: Sequence[str]) -> NoReturn:
     )
     extra = [str(root), *(os.path.abspath(path) for path in paths)]
     os.execv(sys.executable, [sys.executable, "-c", bootstrap, *extra])
+
+
+def _package_home() -> Path:
+    """Where the packages this command compiles are kept, so that a restart reuses them: a folder
+    of this user's that no one else can write to, since the command then runs what it finds
+    there. Without one (a read-only home), a fresh private temporary folder."""
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "amqp-dispatcher"
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = home.lstat()
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="amqp-dispatcher-"))
+    if stat.S_ISLNK(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        return Path(tempfile.mkdtemp(prefix="amqp-dispatcher-"))  # not safely ours: use a private one
+    return home
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from amqp_dispatcher.runtime.spec import Binding, Exchange, Queue, RetryPolicy
 
-from .diagnostics import ConfigPath, Diagnostic, error, warning
+from .diagnostics import ConfigPath, Diagnostic, error
 from .refs import ImportRef
 from .source import SourceDocument
 
@@ -216,8 +216,7 @@ def build_queue(
             continue
         name = key.replace("_", "-")
         if value == "" or value == 0:  # as the original, which sent an x_ key only when it was truthy
-            diagnostics.append(_legacy_empty(key, name, value, (*path, key)))
-            continue
+            continue  # rules.py says so (W409)
         arguments[name] = value
         argument_paths[name] = (*path, key)
     for name, value in values["arguments"].items():
@@ -245,18 +244,6 @@ def build_queue(
         bindings=tuple(build_binding(binding) for binding in values["bindings"]),
     )
     return queue, argument_paths
-
-
-def _legacy_empty(key: str, name: str, value: Any, path: ConfigPath) -> Diagnostic:
-    shown = '""' if value == "" else str(value)
-    return warning(
-        "W409",
-        f"{key}: {shown} is not sent to RabbitMQ: the original amqp-dispatcher sent an x_ key only when it was "
-        "set to something other than empty or zero, and this keeps that meaning",
-        None,
-        path,
-        hints=(f"to send {name} = {shown}, write it under arguments: {{{name}: {shown}}}; else remove the key",),
-    )
 
 
 def build_binding(raw: Mapping[str, Any]) -> Binding:

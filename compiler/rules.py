@@ -1,8 +1,9 @@
 """What RabbitMQ would refuse at declare time, and what is legal but almost surely a mistake.
 
-Owns the cross-entry checks on the built model: reserved and over-long names, entities
-declared twice, bindings to unknown exchanges, queue-type rules and argument applicability
-(errors), and the warnings of the W4xx family. Knows nothing of imports or of YAML syntax.
+Owns the cross-entry checks on the built model: reserved and over-long names wherever a name
+appears, entities declared twice, queue-type rules and argument applicability (errors), and
+the warnings of the W4xx family, bindings to exchanges the config does not declare and the
+original's empty x_* keys among them. Knows nothing of imports or of YAML syntax.
 """
 
 from __future__ import annotations
@@ -28,7 +29,30 @@ def check(parts: Parts, document: SourceDocument) -> list[Diagnostic]:
     found += _consumers(parts, document)
     found += _policies(parts, document)
     found += _names_referred_to(parts, document)
+    found += _legacy_empty_arguments(parts, document)
     return found
+
+
+def _legacy_empty_arguments(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
+    """The original sent an x_* key only when it was truthy; the model keeps that meaning."""
+    for entry in parts.queues:
+        raw = document.data["queues"][entry.path[1]]
+        for key in LEGACY_ARGUMENT_KEYS:
+            value = raw.get(key)
+            if value is None or not (value == "" or value == 0):
+                continue
+            shown = '""' if value == "" else str(value)
+            name = key.replace("_", "-")
+            yield warning(
+                "W409",
+                f"{shown} is not sent to RabbitMQ: the original amqp-dispatcher sent an x_ key only when it was "
+                "set to something other than empty or zero, and this keeps that meaning",
+                document.key_span((*entry.path, key)),
+                (*entry.path, key),
+                hints=(
+                    f"to send {name} = {shown}, write it under arguments: {{{name}: {shown}}}; else remove the key",
+                ),
+            )
 
 
 def _names_referred_to(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
@@ -50,20 +74,24 @@ def _names_referred_to(parts: Parts, document: SourceDocument) -> Iterator[Diagn
             written = (*path, "retry", "parking_queue")
             where = written if written in document.positions else queue_path
             yield from _name_rules(retry.parking_queue, "parking queue", where, document, passive=False)
+    declared_exchanges = {entry.spec.name for entry in parts.exchanges}
     for binding in parts.bindings:
-        exchange_path = (*binding.path, "exchange")
-        yield from _name_rules(binding.spec.exchange, "exchange", exchange_path, document, passive=True)
+        if binding.spec.exchange not in declared_exchanges:  # a declared one is checked where it is
+            exchange_path = (*binding.path, "exchange")
+            yield from _name_rules(
+                binding.spec.exchange, "exchange", exchange_path, document, passive=True, reserved=False
+            )
     for queue in parts.queues:
         for name in ("x-dead-letter-exchange", "x-dead-letter-routing-key"):
             value = queue.spec.arguments.get(name)
             if isinstance(value, str):
                 what = "dead-letter exchange" if name.endswith("exchange") else "dead-letter routing key"
-                yield from _name_rules(value, what, queue.argument_paths[name], document, passive=True)
+                yield from _name_rules(value, what, queue.argument_paths[name], document, passive=True, reserved=False)
     for exchange in parts.exchanges:
         alternate = exchange.spec.arguments.get("alternate-exchange")
         if isinstance(alternate, str):
             where = (*exchange.path, "arguments", "alternate-exchange")
-            yield from _name_rules(alternate, "alternate exchange", where, document, passive=True)
+            yield from _name_rules(alternate, "alternate exchange", where, document, passive=True, reserved=False)
 
 
 def _exchanges(parts: Parts, document: SourceDocument) -> Iterator[Diagnostic]:
@@ -250,7 +278,8 @@ def _prefetch_span(entry: Entry[ConsumerModel], document: SourceDocument) -> Spa
 def _name_rules(
     name: str, kind: str, path: ConfigPath, document: SourceDocument, *, passive: bool, reserved: bool = True
 ) -> Iterator[Diagnostic]:
-    """Length and encoding (everywhere), and, for what is declared, the reserved `amq.` prefix."""
+    """Length and encoding (everywhere), and, where the service declares or checks the entity, the
+    reserved `amq.` prefix, which only RabbitMQ's predeclared exchanges may carry."""
     span = document.value_span(path)
     size = _utf8_size(name)
     noun = kind if kind.endswith("key") else f"{kind} name"
@@ -264,13 +293,24 @@ def _name_rules(
             path,
             hints=("shorten it (UTF-8 characters outside ASCII take 2 to 4 bytes each)",),
         )
-    if reserved and name.startswith("amq.") and not passive and name not in PREDECLARED_EXCHANGES:
+    if not reserved or not name.startswith("amq.") or (kind == "exchange" and name in PREDECLARED_EXCHANGES):
+        return
+    if passive:
+        yield error(
+            "E301",
+            f"{kind} names starting with `amq.` are reserved by RabbitMQ, and no {kind} of this name is one it "
+            "creates for every vhost, so none can exist to check (404 NOT_FOUND)",
+            span,
+            path,
+            hints=(f"use the {kind}'s real name",),
+        )
+    else:
         yield error(
             "E301",
             f"{kind} names starting with `amq.` are reserved by RabbitMQ (403 ACCESS_REFUSED)",
             span,
             path,
-            hints=(f"choose another name, or add passive: true if the {kind} already exists",),
+            hints=("choose another name",),
         )
 
 

@@ -162,6 +162,9 @@ def check_size(data: bytes, limits: Limits = LIMITS) -> Diagnostic | None:
 
 def load(text: str, limits: Limits = LIMITS) -> tuple[SourceDocument | None, list[Diagnostic]]:
     """Parse config text. Returns no document when the text cannot be read at all."""
+    raw = _raw_controls(text)
+    if raw:
+        return None, raw
     try:
         refused = _check_limits(_FastLoader, text, limits)
         nodes = [] if refused else list(_compose_all(_FastLoader, text))
@@ -224,6 +227,16 @@ def _syntax_error(text: str, limits: Limits) -> Diagnostic:
         problem = shorten(exc.problem or exc.context or "invalid YAML", 200)
         hints = (_syntax_hint(problem),)
         return error("E001", f"invalid YAML: {problem}", Span(line, column, line, column + 1), hints=hints, notes=notes)
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses anywhere, such as U+FFFE
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return error(
+            "E001",
+            f"invalid YAML: {_character_name(character)} cannot appear in a YAML file",
+            Span(line, column, line, column + 1),
+            hints=("remove it, or write it as an escape in a double-quoted string",),
+        )
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         return error("E001", f"invalid YAML: {shorten(str(exc), 200)}", Span(1, 1, 1, 1))
     # libyaml refused what the pure-Python parser accepts, such as the surrogate escape "\ud800";
@@ -603,6 +616,42 @@ def _unsafe_character(node: ScalarNode, path: ConfigPath, value: str, *, key: bo
     )
 
 
+# Written raw in the file, these stop YAML's reader (controls, lone surrogates) or break lines
+# where YAML 1.2 and editors see none (NEL, U+2028, U+2029): found first, at their place, so that
+# neither a garbled syntax error nor a shifted line number hides them. Format characters, which
+# YAML reads, are the builder's to report in the value that holds them.
+_RAW_REFUSED = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_RAW_ALLOWED = frozenset("\t\n\r")
+_RAW_REPORTED = 10
+
+
+def _raw_controls(text: str) -> list[Diagnostic]:
+    """E009 for each control character written raw in the file (the first few of them)."""
+    if text.translate({9: None, 10: None, 13: None}).isprintable():  # most files stop here, at C speed
+        return []
+    found: list[Diagnostic] = []
+    line, start = 1, 0
+    for index, char in enumerate(text):
+        if char == "\n":
+            line, start = line + 1, index + 1
+        elif char not in _RAW_ALLOWED and unicodedata.category(char) in _RAW_REFUSED:
+            if len(found) == _RAW_REPORTED:
+                break
+            column = index - start + 1
+            found.append(
+                error(
+                    "E009",
+                    f"line {line} holds {_character_name(char)} at column {column}, written as it is",
+                    Span(line, column, line, column + 1),
+                    hints=(
+                        "remove it: a config needs no control character, and printed in a log it can forge or "
+                        "hide text; where a value really holds one, write it as an escape in double quotes",
+                    ),
+                )
+            )
+    return found
+
+
 def _character_name(char: str) -> str:
     """`U+202E RIGHT-TO-LEFT OVERRIDE`, `U+0000 NUL`: controls have no name in unicodedata."""
     code = ord(char)
@@ -612,6 +661,10 @@ def _character_name(char: str) -> str:
             name = _CONTROL_NAMES[code]
         elif code == 0x7F:
             name = "DEL"
+        elif code == 0x85:
+            name = "NEXT LINE (NEL)"
+        elif unicodedata.category(char) == "Cn":
+            name = "(not a character)"
         elif unicodedata.category(char) == "Cs":
             name = "(half of a surrogate pair, not a character)"
         else:

@@ -515,3 +515,30 @@ def test_a_key_refused_for_an_unsafe_character_is_not_also_missing() -> None:
     result = build_text('consumers:\n  - consumer: consumers:Consumer\n    "queue\\u200b": orders\n')
     assert codes(result) == ["E009"]
     assert result.diagnostics[0].path == ("consumers", 0, "queue\u200b")
+
+
+RAW_CONTROLS = st.characters(categories=["Cc", "Zl", "Zp"]).filter(lambda char: char not in "\t\n\r")
+
+
+@slow(60)
+@given(char=RAW_CONTROLS, line=st.integers(1, 4), where=st.sampled_from(["value", "key", "comment"]))
+def test_a_control_character_written_raw_is_e009_at_its_place(char: str, line: int, where: str) -> None:
+    lines = ["name: shop", "consumers:", "  - consumer: consumers:Consumer", "    queue: orders"]
+    text = lines[line - 1]
+    if where == "value":
+        text = f"{text[:-2]}{char}{text[-2:]}"
+    elif where == "key":
+        text = text.replace(":", f"{char}:", 1) if line != 3 else text
+    else:
+        text = f"{text}  # note {char}"
+    lines[line - 1] = text
+    result = build_text("\n".join(lines) + "\n")
+    if char not in text:
+        return
+    column = text.index(char) + 1
+    assert codes(result) == ["E009"], result.diagnostics
+    diagnostic = result.diagnostics[0]
+    assert diagnostic.span is not None and (diagnostic.span.line, diagnostic.span.column) == (line, column)
+    assert f"U+{ord(char):04X}" in diagnostic.message
+    for output in printed(result).values():
+        assert_printable(output)

@@ -72,11 +72,9 @@ def eventually(condition: Callable[[], bool], within: float = 10.0) -> bool:
 
 
 def test_a_child_that_holds_the_output_does_not_hold_the_build(tmp_path: Path) -> None:
-    began = time.monotonic()
     status, err = build(tmp_path, SPAWN_SLEEP, "--import-timeout", "60")
-    assert status == 0, err
-    # Waiting for the pipes' end would have lasted the whole timeout, and ended in E208.
-    assert time.monotonic() - began < 30
+    # Waiting for the end of the pipes the child holds would last the whole timeout: E208, status 1.
+    assert status == 0 and "E208" not in err, err
     probe, child = started(tmp_path)
     assert eventually(lambda: is_gone(child)), f"the module's child {child} outlived the build"
     assert is_gone(probe)
