@@ -10,6 +10,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from amqp_dispatcher.runtime.logs import safe
+
 PathPart = str | int
 ConfigPath = tuple[PathPart, ...]
 
@@ -65,15 +67,10 @@ def shorten(text: str, limit: int = 60) -> str:
     Long values are cut with the full length noted, so that a huge scalar in the config is never
     printed whole; unprintable characters are escaped, so that none reaches a terminal or a log.
     """
-    escaped = "".join(char if char.isprintable() else _escape_char(char) for char in text[: limit + 1])
+    escaped = safe(text[: limit + 1])
     if len(text) <= limit and len(escaped) <= limit + 20:
         return escaped
     return f"{escaped[:limit]}... ({len(text):,} characters)"
-
-
-def _escape_char(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def format_path(path: ConfigPath, limit: int = 160) -> str:

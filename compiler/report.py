@@ -13,6 +13,8 @@ import json
 import re
 from collections.abc import Sequence
 
+from amqp_dispatcher.runtime.logs import safe
+
 from .diagnostics import Diagnostic, Severity, Span, format_path
 
 FORMATS = ("text", "json", "github")
@@ -22,7 +24,6 @@ MAX_LINE = 360
 _SOURCE_WIDTH = 200  # characters of a source line shown around the caret
 _SOURCE_LEAD = 60  # of which at most this many before the caret, when the line is cut
 _ELLIPSIS = "…"
-_SHORT_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
 # The line breaks YAML counts lines by; str.splitlines() also breaks at \f, \v and more.
 _YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
@@ -66,9 +67,9 @@ def _snippet(source_line: str, span: Span) -> tuple[str, str]:
     low, high = _window(source_line, start)
     opening = _ELLIPSIS if low > 0 else ""
     closing = _ELLIPSIS if high < len(source_line) else ""
-    shown = opening + _visible(source_line[low:high], keep_newlines=False) + closing
-    indent = len(opening) + len(_visible(source_line[low:start], keep_newlines=False))
-    width = len(_visible(source_line[start : min(end, high)], keep_newlines=False))
+    shown = opening + safe(source_line[low:high]) + closing
+    indent = len(opening) + len(safe(source_line[low:start]))
+    width = len(safe(source_line[start : min(end, high)]))
     return shown, " " * indent + "^" * max(width, 1)
 
 
@@ -77,7 +78,7 @@ def _window(source_line: str, start: int) -> tuple[int, int]:
     escaped, and when the line is longer, about _SOURCE_LEAD of them before the caret."""
 
     def columns(char: str) -> int:
-        return len(_visible(char, keep_newlines=False))
+        return len(safe(char))
 
     low = high = start
     used = 0
@@ -94,30 +95,15 @@ def _window(source_line: str, start: int) -> tuple[int, int]:
 
 
 def _labelled(pad: str, label: str, body: str) -> str:
-    first, *rest = _visible(body).splitlines() or [""]
+    first, *rest = safe(body, keep_newlines=True).splitlines() or [""]
     lead = f"{pad} = {label}: "
     continuation = " " * len(lead)
     return "\n".join([_line(lead + first), *(_line(continuation + line) if line else "" for line in rest)])
 
 
-def _visible(text: str, *, keep_newlines: bool = True) -> str:
-    """The text with every unprintable character escaped, so that none reaches a terminal or a
-    log raw (a bidi override there can reorder what the reader sees, an ESC recolour it)."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() or (keep_newlines and char == "\n") else _escape(char) for char in text)
-
-
-def _escape(char: str) -> str:
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
 def _line(text: str) -> str:
     """One printed line: escaped, and cut in the middle if it is longer than MAX_LINE."""
-    text = _visible(text, keep_newlines=False)
+    text = safe(text)
     if len(text) <= MAX_LINE:
         return text
     cut = f" {_ELLIPSIS} ({len(text) - MAX_LINE + 40:,} characters cut) {_ELLIPSIS} "

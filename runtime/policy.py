@@ -69,9 +69,9 @@ def settle_failure(
 
 def settle_undecodable(
     delivery: Delivery, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
-) -> bool:
-    """Set aside a message whose headers could not be decoded; False if the parking queue could not
-    take it yet and it went back to its queue (the caller backs off before the next message).
+) -> str | None:
+    """Set aside a message whose headers could not be decoded, and say where it went; None if the
+    parking queue could not take it yet and it went back to its queue (the caller backs off).
 
     It never reaches the consumer (it would not be the message that was sent) and is not
     requeued on purpose (it would come back undecodable, forever). With a retry policy it is
@@ -82,13 +82,10 @@ def settle_undecodable(
     assert undecodable is not None
     if entry.retry is None:
         _answer(delivery.reject(requeue=False), "reject", delivery, log)
-        log.error(
-            "delivery %d cannot be decoded (%s): rejected without requeue, so the queue's dead-letter exchange "
-            "receives it as it was sent; a queue without one drops it",
-            delivery.tag,
-            undecodable.reason,
+        return (
+            "rejected without requeue, so the queue's dead-letter exchange receives it as it was sent "
+            "(a queue without one drops it)"
         )
-        return True
     reason = _text(undecodable.reason)
     extra = {
         UNDECODABLE: reason,
@@ -100,11 +97,8 @@ def settle_undecodable(
     }
     target = entry.retry.parking_queue
     if not _move(delivery, target, extra, publisher, log):
-        return False
-    log.error(
-        "delivery %d cannot be decoded (%s): parked in %s with its headers' raw bytes", delivery.tag, reason, target
-    )
-    return True
+        return None
+    return f"parked in {target} with its headers' raw bytes"
 
 
 def _retry(

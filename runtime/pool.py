@@ -34,13 +34,19 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 # Unexpected failures in a row of re-attaching a channel before the service stops (exit 4).
 _REATTACH_CRASHES = 5
-# 2 ** 16 times the base is far past the cap; a larger power only risks overflowing a float.
+# 2 ** 16 times any base here is far past its cap; a larger power only risks overflowing a float.
 _MAX_DOUBLINGS = 16
 
 
+def doubling(base: float, doublings: int, cap: float) -> float:
+    """`base` doubled `doublings` times, at most `cap`: for any count however large (the pool's
+    backoff and the supervisor's reconnect delays both grow so)."""
+    return min(cap, base * 2.0 ** min(max(doublings, 0), _MAX_DOUBLINGS))
+
+
 def backoff(failures: int) -> float:
-    """The wait after `failures` failures in a row: capped, for any count however large."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(max(failures - 1, 0), _MAX_DOUBLINGS))
+    """The wait after `failures` failures in a row."""
+    return doubling(BACKOFF_BASE, failures - 1, BACKOFF_CAP)
 
 
 def consumer_name(entry: ConsumerEntry) -> str:
@@ -303,10 +309,18 @@ class ConsumerPool:
 
     def _set_aside(self, delivery: Delivery) -> bool:
         """An undecodable message: parked or dead-lettered, never consumed; False if it went back."""
-        if not settle_undecodable(delivery, self.entry, self.name, self._publisher, self.log):
+        outcome = settle_undecodable(delivery, self.entry, self.name, self._publisher, self.log)
+        if outcome is None:
             return False
         self.undecodable += 1
-        self.log.error("%d undecodable message%s set aside so far", self.undecodable, "s" * (self.undecodable > 1))
+        assert delivery.undecodable is not None
+        self.log.error(
+            "delivery %d cannot be decoded (%s): %s; %d undecodable so far",
+            delivery.tag,
+            delivery.undecodable.reason,
+            outcome,
+            self.undecodable,
+        )
         return True
 
     def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:

@@ -20,7 +20,7 @@ import gevent.event
 from . import topology
 from .errors import BrokerError, BrokerUnreachable, DeclarationRefused, Fatal, Recoverable
 from .logs import get_logger
-from .pool import ConsumerPool
+from .pool import ConsumerPool, doubling
 from .settings import ConnectionSettings
 from .spec import Service
 from .transport import Connection
@@ -29,8 +29,6 @@ log = get_logger("amqp-dispatcher.connection")
 
 RECONNECT_BASE = 0.5
 RECONNECT_CAP = 30.0
-# 2 ** 16 times the base is far past the cap; a larger power only risks overflowing a float.
-_MAX_DOUBLINGS = 16
 
 
 def full_jitter(attempt: int) -> float:
@@ -39,7 +37,7 @@ def full_jitter(attempt: int) -> float:
     After the start, a broker that stays away is retried without end, every RECONNECT_CAP
     seconds at most: what supervisors and orchestrators expect of a service that has started.
     """
-    return random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2.0 ** min(max(attempt, 0), _MAX_DOUBLINGS)))
+    return random.uniform(0, doubling(RECONNECT_BASE, attempt, RECONNECT_CAP))
 
 
 class ConnectionSupervisor:

@@ -139,3 +139,17 @@ def test_legacy_default_config_name_is_config_yml(tmp_path: Path) -> None:
     assert "cannot read config.yml" in result.stderr
     result = legacy(cwd=tmp_path)
     assert result.returncode == 2, "running needs a config: a usage error"
+
+
+def test_the_legacy_command_runs_packages_only_from_a_folder_no_one_else_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amqp_dispatcher.compiler import legacy_cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    home = legacy_cli._package_home()
+    assert home == tmp_path / "cache" / "amqp-dispatcher" and (home.stat().st_mode & 0o777) == 0o700
+    home.chmod(0o777)  # prepared by someone else, or left writable: not used
+    elsewhere = legacy_cli._package_home()
+    assert elsewhere != home and (elsewhere.stat().st_mode & 0o777) == 0o700
+    elsewhere.rmdir()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -117,3 +118,26 @@ def test_a_reserved_name_is_refused_wherever_the_service_would_declare_or_consum
 
 def test_names_within_the_rules_raise_nothing() -> None:
     assert not [d for d in diagnose(template()) if d.code in ("E301", "E302")]
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("x_dead_letter_exchange", ""),
+        ("x_dead_letter_routing_key", ""),
+        ("x_max_length", 0),
+        ("x_message_ttl", 0),
+    ],
+)
+def test_an_empty_or_zero_legacy_key_is_not_sent_and_says_so(key: str, value: object) -> None:
+    """As the original did: it sent an x_ key only when it was truthy."""
+    document = template()
+    document["queues"].append({"queue": "plain", key: value})
+    loaded, _ = source.load(yaml.safe_dump(document))
+    assert loaded is not None
+    parts = model.build_parts(loaded, set())
+    queue = next(entry.spec for entry in parts.queues if entry.spec.name == "plain")
+    assert dict(queue.arguments) == {}
+    warnings = [d for d in rules.check(parts, loaded) if d.code == "W409"]
+    assert [d.path for d in warnings] == [("queues", 2, key)]
+    assert f"write it under arguments: {{{key.replace('_', '-')}: " in warnings[0].hints[0]
