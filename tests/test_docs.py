@@ -44,4 +44,4 @@ def test_examples_use_the_schema_modeline() -> None:
         first = config.read_text().splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), config.name
         schema = (config.parent / first.split("$schema=", 1)[1]).resolve()
-        assert schema == (ROOT / "schema" / "amqp-dispatcher.schema.json").resolve()
+        assert schema == (ROOT / "src" / "amqp_dispatcher" / "schema" / "amqp-dispatcher.schema.json").resolve()

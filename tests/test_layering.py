@@ -35,8 +35,11 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+PACKAGE = ROOT / "src" / "amqp_dispatcher"
+
+
 def sources(folder: str) -> list[Path]:
-    return sorted((ROOT / folder).rglob("*.py"))
+    return sorted((PACKAGE / folder).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", sources("runtime"), ids=lambda p: p.name)
@@ -51,7 +54,7 @@ def test_the_runtime_never_imports_the_build_side(path: Path) -> None:
 @pytest.mark.parametrize("library,owners", sorted(OWNERS.items()))
 def test_each_foreign_library_has_one_importer(library: str, owners: set[str]) -> None:
     importers = {
-        str(path.relative_to(ROOT))
+        str(path.relative_to(PACKAGE))
         for folder in ("compiler", "runtime", "schema", "templates")
         for path in sources(folder)
         if any(name.split(".")[0] == library for name in imports_of(path))
@@ -61,7 +64,7 @@ def test_each_foreign_library_has_one_importer(library: str, owners: set[str]) -
 
 def test_the_import_probe_needs_only_the_standard_library() -> None:
     """It runs in the user's environment, before anything of theirs is known to work."""
-    for name in imports_of(ROOT / "compiler" / "probe.py"):
+    for name in imports_of(PACKAGE / "compiler" / "probe.py"):
         top = name.split(".")[0]
         assert top in sys.stdlib_module_names or top == "__future__", name
 

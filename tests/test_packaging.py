@@ -46,7 +46,7 @@ def test_the_wheel_contains_schema_templates_and_type_markers(wheel: Path) -> No
         "amqp_dispatcher/runtime/spec.py",
     }
     assert expected <= names
-    assert not any(name.startswith(("tests/", "compiler/", "runtime/")) for name in names), (
+    assert not any(name.startswith(("tests/", "src/", "compiler/", "runtime/")) for name in names), (
         "only under amqp_dispatcher/"
     )
 

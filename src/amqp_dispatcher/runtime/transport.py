@@ -3,7 +3,7 @@
 The only importer of pika. pika's GeventConnection runs its callbacks inside the gevent hub,
 where nothing may block; this module turns each RPC into a call that a greenlet waits on, and
 hands deliveries to a callback that must only queue them. Translates pika's errors, and what
-its encoders raise, into ours (runtime/errors.py), so that callers can tell what retrying can
+its encoders raise, into ours (errors.py), so that callers can tell what retrying can
 fix. Salvages the header frame of a message whose properties pika cannot decode, so that one
 message never takes a connection down. Knows nothing of pools, consumers, topology or retries.
 """
