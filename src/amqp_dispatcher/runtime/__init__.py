@@ -6,11 +6,11 @@ brings only gevent and pika.
 
 from __future__ import annotations
 
-from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, Queue, RetryPolicy, Service
+from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, LiveService, Queue, Reject, Requeue, Retry, Service
 from .version import VERSION
 
 
-def run(service: Service) -> int:
+def run(service: LiveService) -> int:
     """Run a service until it is stopped; returns the exit status (see runner.py)."""
     # Imported here so that importing the package (the spec classes) loads neither gevent nor pika.
     from .runner import run_service
@@ -25,7 +25,9 @@ __all__ = [
     "ConsumerProtocol",
     "Exchange",
     "Queue",
-    "RetryPolicy",
+    "Reject",
+    "Requeue",
+    "Retry",
     "Service",
     "run",
 ]

@@ -9,6 +9,18 @@ classes, so that handlers can catch exactly them.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """How a service process ends: the one table, for the runner and both command lines."""
+
+    OK = 0  # stopped cleanly: every in-flight message finished
+    KILLED = 1  # a second signal, or shutdown_timeout passed with messages in flight
+    CONFIG = 2  # the config, the environment or the startup handler is wrong
+    BROKER = 3  # the broker refused (credentials, vhost, a declaration, TLS) or stayed unreachable at start
+    INTERNAL = 4  # a bug in amqp-dispatcher: it stops rather than stay up consuming nothing
+
 
 class DispatcherError(Exception):
     """Base class of every amqp-dispatcher runtime error."""

@@ -3,6 +3,8 @@
 Owns the data classes that `SERVICE = Service(...)` instantiates. They hold no behaviour,
 apply no defaults (the compiler writes every effective value out) and import nothing but
 the standard library, so a production install needs no build-time dependency to load them.
+The compiler builds these same objects, with `module:name` references where the generated
+package has the imported classes (hence the type parameters), and writes them out as code.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class ConsumerProtocol(Protocol):
@@ -71,8 +73,20 @@ class Queue:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """on_error: retry. `delay_queues[i]` holds a message for `delays[i]` seconds before attempt i + 2."""
+class Requeue:
+    """on_error: requeue. A failed message goes back to its queue at once (the original's behaviour)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reject:
+    """on_error: reject. A failed message is rejected without requeue: the queue's dead-letter
+    exchange receives it, and a queue without one drops it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retry:
+    """on_error: retry. `delay_queues[i]` holds a message for `delays[i]` seconds before attempt
+    i + 2; after `max_attempts` failed attempts it goes to `parking_queue`."""
 
     max_attempts: int
     delays: tuple[float, ...]
@@ -80,20 +94,29 @@ class RetryPolicy:
     parking_queue: str
 
 
+# What happens to a message whose consume raised: one of three, so that no combination of a
+# policy name and settings that do not belong to it can be written down.
+ErrorPolicy = Requeue | Reject | Retry
+
+# How the config's code is referred to: the class or function itself in a generated package,
+# its `module:name` reference while the compiler builds the same objects.
+C = TypeVar("C", covariant=True)
+H = TypeVar("H", covariant=True)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerEntry:
+class ConsumerEntry(Generic[C]):
     """One `consumers[]` entry: `consumer_count` instances of a class reading one queue."""
 
-    consumer: Callable[[], ConsumerProtocol]
+    consumer: C
     queue: str
     consumer_count: int
     prefetch_count: int
-    on_error: str  # "requeue", "reject" or "retry"
-    retry: RetryPolicy | None
+    on_error: ErrorPolicy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Service:
+class Service(Generic[C, H]):
     """The whole service: topology to declare, consumers to run, and service-level settings."""
 
     name: str
@@ -103,10 +126,15 @@ class Service:
     shutdown_timeout: float
     startup_timeout: float
     blocking_threshold: float | None  # None: derived from the heartbeat at start
-    # "log" or "raise": what amqp.publish does with a message no queue receives. The default keeps
-    # packages generated before the setting existed importable.
-    on_unroutable: str = "log"
-    startup_handler: Callable[[], object] | None
+    on_unroutable: str  # "log" or "raise": what amqp.publish does with a message no queue receives
+    startup_handler: H | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]
-    consumers: tuple[ConsumerEntry, ...]
+    consumers: tuple[ConsumerEntry[C], ...]
+
+
+# What the runtime runs: the service with its classes and handler imported.
+ConsumerFactory = Callable[[], ConsumerProtocol]
+StartupHandler = Callable[[], object]
+LiveEntry = ConsumerEntry[ConsumerFactory]
+LiveService = Service[ConsumerFactory, StartupHandler]
