@@ -17,8 +17,10 @@ import pika
 import pika.spec
 
 from amqp_dispatcher.runtime import transport
+from amqp_dispatcher.runtime.pika_transport import channel as pika_channel
+from amqp_dispatcher.runtime.pika_transport import frames
 from amqp_dispatcher.runtime.pool import ConsumerPool
-from amqp_dispatcher.runtime.spec import ConsumerEntry
+from amqp_dispatcher.runtime.spec import ConsumerEntry, Requeue
 
 
 def cost_per_message(messages: int = 200_000) -> float:
@@ -35,13 +37,11 @@ def cost_per_message(messages: int = 200_000) -> float:
         def shutdown(self, exception: BaseException | None = None) -> None:
             pass
 
-    class QuietChannel(transport.Channel):
+    class QuietChannel(pika_channel.PikaChannel):
         def __init__(self) -> None:  # no pika channel underneath: acks go nowhere
             self._raw = type("Raw", (), {"is_open": True, "basic_ack": lambda self, tag: None})()
 
-    entry = ConsumerEntry(
-        consumer=NoOp, queue="q", consumer_count=1, prefetch_count=1000, on_error="requeue", retry=None
-    )
+    entry = ConsumerEntry(consumer=NoOp, queue="q", consumer_count=1, prefetch_count=1000, on_error=Requeue())
     pool = ConsumerPool(entry, publisher=None)  # type: ignore[arg-type]
     channel = QuietChannel.__new__(QuietChannel)
     QuietChannel.__init__(channel)
@@ -53,7 +53,7 @@ def cost_per_message(messages: int = 200_000) -> float:
     def feed() -> None:
         for _ in range(messages // 250):
             for _ in range(250):
-                pool._deliver(transport.Delivery(channel, transport._message(method, properties, body)))
+                pool._deliver(transport.Delivery(channel, frames._message(method, properties, body)))
             gevent.sleep(0)
 
     started = time.process_time()

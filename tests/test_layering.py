@@ -16,7 +16,7 @@ OWNERS = {
     "yaml": {"compiler/source.py"},
     "jsonschema": {"compiler/validate.py"},
     "jinja2": {"compiler/render.py"},
-    "pika": {"runtime/transport.py"},
+    "pika": {f"runtime/pika_transport/{name}.py" for name in ("channel", "connection", "frames", "translate")},
 }
 BUILD_ONLY = {"yaml", "jsonschema", "jinja2"}
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from amqp_dispatcher.runtime import transport
 from amqp_dispatcher.runtime.errors import ConfigurationError
+from amqp_dispatcher.runtime.pika_transport import connection
 from amqp_dispatcher.runtime.settings import ConnectionSettings, from_environment, parse_url
 
 VARIABLES = (
@@ -91,7 +91,7 @@ def test_any_environment_gives_usable_settings_or_one_line_naming_the_problem(en
         return
     # What the settings accept, pika accepts: building the connection parameters never raises.
     for endpoint in outcome.endpoints:
-        transport._parameters(outcome, endpoint, "test", None)
+        connection._parameters(outcome, endpoint, "test", None)
     assert outcome.describe().isprintable()
 
 
@@ -185,7 +185,7 @@ def test_an_encrypted_key_is_refused_rather_than_prompting_for_its_password(tmp_
 def test_the_tls_context_is_built_once_at_start_and_shared() -> None:
     result = from_environment({"RABBITMQ_URL": "amqps://h1:5671,h2:5671/?verify=verify_none"}, default_heartbeat=20)
     assert result.tls is not None and isinstance(result.tls.context, ssl.SSLContext)
-    first, second = (transport._ssl_options(result, endpoint) for endpoint in result.endpoints)
+    first, second = (connection._ssl_options(result, endpoint) for endpoint in result.endpoints)
     assert first is not None and second is not None and first.context is second.context is result.tls.context
 
 

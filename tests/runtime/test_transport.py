@@ -6,8 +6,9 @@ import pika.exceptions
 import pytest
 from pika.adapters.utils import connection_workflow
 
-from amqp_dispatcher.runtime import transport
 from amqp_dispatcher.runtime.errors import AccessRefused, BrokerUnreachable, ConnectionLost, DeclarationRefused
+from amqp_dispatcher.runtime.pika_transport import channel as pika_channel
+from amqp_dispatcher.runtime.pika_transport import connection, frames, translate
 from amqp_dispatcher.runtime.settings import parse_url
 
 
@@ -18,11 +19,11 @@ def test_hosts_are_tried_in_random_order(monkeypatch: pytest.MonkeyPatch) -> Non
         orders.add(tuple(p.host for p in parameters))
         on_done(connection_workflow.AMQPConnectionWorkflowFailed([ConnectionRefusedError(111, "Connection refused")]))
 
-    monkeypatch.setattr(transport.GeventConnection, "create_connection", create_connection)
+    monkeypatch.setattr(connection.GeventConnection, "create_connection", create_connection)
     settings = parse_url("amqp://u:p@a,b,c/", default_heartbeat=20)
     for _ in range(30):
         with pytest.raises(BrokerUnreachable):
-            transport.Connection.open(settings, name="test")
+            connection.PikaConnection.open(settings, name="test")
     assert len(orders) > 1 and all(sorted(order) == ["a", "b", "c"] for order in orders)
 
 
@@ -40,9 +41,9 @@ def test_connect_errors_are_fatal_only_when_retrying_cannot_help(monkeypatch, ca
         wrapped = connection_workflow.AMQPConnectorAMQPHandshakeError(cause)
         on_done(connection_workflow.AMQPConnectionWorkflowFailed([wrapped]))
 
-    monkeypatch.setattr(transport.GeventConnection, "create_connection", create_connection)
+    monkeypatch.setattr(connection.GeventConnection, "create_connection", create_connection)
     with pytest.raises(expected, match=text):
-        transport.Connection.open(parse_url("amqp://u:secret@h/v", default_heartbeat=20), name="test")
+        connection.PikaConnection.open(parse_url("amqp://u:secret@h/v", default_heartbeat=20), name="test")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_connect_errors_are_fatal_only_when_retrying_cannot_help(monkeypatch, ca
     ],
 )
 def test_broker_errors_are_translated_by_class(error: Exception, expected: type) -> None:
-    translated = transport.translate(error, "declaring queue 'q'")
+    translated = translate.translate(error, "declaring queue 'q'")
     assert type(translated) is expected
     assert str(translated).startswith("declaring queue 'q': ")
 
@@ -77,7 +78,7 @@ def test_a_message_keeps_only_the_properties_that_are_set() -> None:
     method = pika.spec.Basic.Deliver(
         consumer_tag="ctag", delivery_tag=7, redelivered=True, exchange="e", routing_key="k"
     )
-    message = transport._message(method, pika.BasicProperties(content_type="text/plain", headers={"a": 1}), b"\xff")
+    message = frames._message(method, pika.BasicProperties(content_type="text/plain", headers={"a": 1}), b"\xff")
     assert message.body == b"\xff" and message.headers == {"a": 1}
     assert message.properties == {"content_type": "text/plain", "headers": {"a": 1}}
     assert message.delivery_info == {
@@ -108,7 +109,7 @@ def test_a_message_pika_cannot_encode_is_refused_cleanly_with_nothing_sent(prope
             frames = [pika.frame.Header(1, len(body), properties).marshal()]  # as pika marshals before writing
             sent.extend(frames)
 
-    channel = transport.Channel.__new__(transport.Channel)
+    channel = pika_channel.PikaChannel.__new__(pika_channel.PikaChannel)
     channel._raw = Raw()
     with pytest.raises(PublishUnencodable):
         channel.publish("", "q", b"body", properties, mandatory=True, timeout=1)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amqp_dispatcher.runtime import transport
+from amqp_dispatcher.runtime.pika_transport import frames
 
 FLAGS = pika.spec.BasicProperties
 
@@ -83,7 +83,7 @@ def test_a_header_frame_pika_cannot_decode_is_salvaged_with_its_other_properties
     frame = header_frame(headers, body_size=body_size)
     with pytest.raises(Exception):  # noqa: B017 - what pika raises varies: the point is that it does
         pika.frame.decode_frame(frame)
-    consumed, value = transport.decode_frame(frame + following)
+    consumed, value = frames.decode_frame(frame + following)
     assert consumed == len(frame), "the frame loop goes on at the next frame"
     assert isinstance(value, pika.frame.Header) and value.body_size == body_size
     properties = value.properties
@@ -99,7 +99,7 @@ def test_a_header_frame_pika_cannot_decode_is_salvaged_with_its_other_properties
 def test_a_frame_pika_decodes_is_left_exactly_as_pika_decodes_it(headers: bytes) -> None:
     frame = header_frame(headers)
     expected = pika.frame.decode_frame(frame)
-    consumed, value = transport.decode_frame(frame)
+    consumed, value = frames.decode_frame(frame)
     assert consumed == expected[0] and type(value.properties) is pika.BasicProperties
     assert vars(value.properties) == vars(expected[1].properties)
 
@@ -107,15 +107,15 @@ def test_a_frame_pika_decodes_is_left_exactly_as_pika_decodes_it(headers: bytes)
 def test_a_corrupt_frame_still_closes_the_connection() -> None:
     frame = header_frame(table(timestamp(2**64 - 1)))
     with pytest.raises(pika.exceptions.InvalidFrameError):
-        transport.decode_frame(frame[:-1] + b"\x00")  # not a frame end: the stream is broken
+        frames.decode_frame(frame[:-1] + b"\x00")  # not a frame end: the stream is broken
     method = pika.frame.Method(1, pika.spec.Basic.Ack(delivery_tag=1)).marshal()
-    assert transport.decode_frame(method)[0] == len(method)
+    assert frames.decode_frame(method)[0] == len(method)
 
 
 def test_a_salvaged_message_carries_its_reason_to_the_delivery() -> None:
-    _, value = transport.decode_frame(header_frame(table(short(b"when") + timestamp(2**63))))
+    _, value = frames.decode_frame(header_frame(table(short(b"when") + timestamp(2**63))))
     method = pika.spec.Basic.Deliver(consumer_tag="c", delivery_tag=3, redelivered=False, exchange="e", routing_key="k")
-    delivery = transport._delivery(None, method, value.properties, b"body")  # type: ignore[arg-type]
+    delivery = frames.delivery(None, method, value.properties, b"body")  # type: ignore[arg-type]
     assert delivery.undecodable is not None and "out of range" in delivery.undecodable.reason
     assert delivery.message.properties == {
         "content_type": "application/json",

@@ -6,7 +6,18 @@ brings only gevent and pika.
 
 from __future__ import annotations
 
-from .spec import Binding, ConsumerEntry, ConsumerProtocol, Exchange, LiveService, Queue, Reject, Requeue, Retry, Service
+from .spec import (
+    Binding,
+    ConsumerEntry,
+    ConsumerProtocol,
+    Exchange,
+    LiveService,
+    Queue,
+    Reject,
+    Requeue,
+    Retry,
+    Service,
+)
 from .version import VERSION
 
 

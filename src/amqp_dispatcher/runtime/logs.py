@@ -21,7 +21,15 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-ROOT = "amqp-dispatcher"
+# The logger tree, one name per part of the runtime; users configure them by these names.
+ROOT = "amqp-dispatcher"  # the runner: start, stop, exit status
+CONNECTION = f"{ROOT}.connection"  # the supervisor: connecting, reconnecting, readiness
+POOL = f"{ROOT}.pool"  # consumer pools, each line naming its consumer and queue
+PUBLISHER = f"{ROOT}.publisher"
+SETTINGS = f"{ROOT}.settings"
+TOPOLOGY = f"{ROOT}.topology"
+TRANSPORT = f"{ROOT}.transport"
+WATCHDOG = f"{ROOT}.watchdog"
 FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 

@@ -8,7 +8,9 @@ redelivered and consumer_tag. Knows nothing of pika or of acknowledgements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 # The basic properties of AMQP 0-9-1, in the order of the specification.
@@ -86,3 +88,15 @@ class Message:
 
     def __repr__(self) -> str:
         return f"<Message {len(self.body)} bytes from {self.delivery_info.get('exchange')!r} {self.routing_key!r}>"
+
+
+def encode_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Publish properties as AMQP carries them: expiration as text, timestamp as whole seconds."""
+    encoded = dict(properties)
+    if "expiration" in encoded and encoded["expiration"] is not None:
+        encoded["expiration"] = str(encoded["expiration"])
+    stamp = encoded.get("timestamp")
+    if isinstance(stamp, datetime):
+        aware = stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+        encoded["timestamp"] = int(aware.timestamp())
+    return encoded

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import policy
 from .settings import ConnectionSettings
-from .transport import Channel, Connection
+from .transport import Channel, Transport
 
 _PROVENANCE = {
     policy.ATTEMPTS,
@@ -63,9 +63,11 @@ class ParkedMessage:
         )
 
 
-def list_parked(settings: ConnectionSettings, parking_queue: str, limit: int) -> tuple[int, list[ParkedMessage]]:
+def list_parked(
+    settings: ConnectionSettings, parking_queue: str, limit: int, transport: Transport | None = None
+) -> tuple[int, list[ParkedMessage]]:
     """How many messages the queue holds, and the first `limit` of them; nothing is removed."""
-    with _channel(settings) as channel:
+    with _channel(settings, transport) as channel:
         count = channel.message_count(parking_queue)
         messages = []
         for _ in range(min(count, limit)):
@@ -77,7 +79,9 @@ def list_parked(settings: ConnectionSettings, parking_queue: str, limit: int) ->
     return count, messages
 
 
-def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, limit: int) -> tuple[int, int]:
+def replay(
+    settings: ConnectionSettings, parking_queue: str, work_queue: str, limit: int, transport: Transport | None = None
+) -> tuple[int, int]:
     """Move up to `limit` messages back to the queue each came from; returns how many moved, and
     how many were left parked because their headers could not be decoded.
 
@@ -86,7 +90,7 @@ def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, li
     channel does not acknowledge them, and closing it returns them) for a person to look at.
     """
     moved = kept = 0
-    with _channel(settings) as reader, _channel(settings) as writer:
+    with _channel(settings, transport) as reader, _channel(settings, transport) as writer:
         writer.enable_confirms()
         while moved < limit:
             delivery = reader.get(parking_queue)
@@ -106,8 +110,12 @@ def replay(settings: ConnectionSettings, parking_queue: str, work_queue: str, li
 
 
 @contextmanager
-def _channel(settings: ConnectionSettings) -> Iterator[Channel]:
-    connection = Connection.open(settings, name="amqp-dispatcher parked")
+def _channel(settings: ConnectionSettings, transport: Transport | None) -> Iterator[Channel]:
+    if transport is None:
+        from .pika_transport import PikaTransport  # the broker the command line names
+
+        transport = PikaTransport()
+    connection = transport.connect(settings, name="amqp-dispatcher parked")
     try:
         yield connection.channel()
     finally:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PublishError, PublishUnencodable
 from .message import PROPERTY_NAMES, Message
+from .spec import Reject, Requeue, Retry
 
 if TYPE_CHECKING:
     from .logs import PrefixedLog
     from .publisher import Publisher
-    from .spec import ConsumerEntry
+    from .spec import LiveEntry
     from .transport import Delivery
 
 # Headers of the retry protocol. Attempts counts failed attempts so far.
@@ -55,20 +56,21 @@ def restore_origin(message: Message) -> None:
 
 
 def settle_failure(
-    delivery: Delivery, error: BaseException, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
+    delivery: Delivery, error: BaseException, entry: LiveEntry, name: str, publisher: Publisher, log: PrefixedLog
 ) -> None:
     """Settle an unanswered message whose consume raised, as the entry's policy says."""
-    if entry.on_error == "reject":
-        _answer(delivery.reject(requeue=False), "reject", delivery, log)
-    elif entry.on_error == "retry" and entry.retry is not None:
-        _retry(delivery, error, entry, name, publisher, log)
-    else:
-        # reject (not nack) so that quorum queues count the failure towards their delivery limit.
-        _answer(delivery.reject(requeue=True), "requeue", delivery, log)
+    match entry.on_error:
+        case Retry() as retry:
+            _retry(delivery, error, retry, entry, name, publisher, log)
+        case Reject():
+            _answer(delivery.reject(requeue=False), "reject", delivery, log)
+        case Requeue():
+            # reject (not nack) so that quorum queues count the failure towards their delivery limit.
+            _answer(delivery.reject(requeue=True), "requeue", delivery, log)
 
 
 def settle_undecodable(
-    delivery: Delivery, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
+    delivery: Delivery, entry: LiveEntry, name: str, publisher: Publisher, log: PrefixedLog
 ) -> str | None:
     """Set aside a message whose headers could not be decoded, and say where it went; None if the
     parking queue could not take it yet and it went back to its queue (the caller backs off).
@@ -80,7 +82,8 @@ def settle_undecodable(
     """
     undecodable = delivery.undecodable
     assert undecodable is not None
-    if entry.retry is None:
+    retry = entry.on_error
+    if not isinstance(retry, Retry):
         _answer(delivery.reject(requeue=False), "reject", delivery, log)
         return (
             "rejected without requeue, so the queue's dead-letter exchange receives it as it was sent "
@@ -95,17 +98,21 @@ def settle_undecodable(
         ORIGINAL_ROUTING_KEY: delivery.message.delivery_info["routing_key"],
         **_provenance("amqp_dispatcher.runtime.undecodable", reason, entry, name),
     }
-    target = entry.retry.parking_queue
+    target = retry.parking_queue
     if not _move(delivery, target, extra, publisher, log):
         return None
     return f"parked in {target} with its headers' raw bytes"
 
 
 def _retry(
-    delivery: Delivery, error: BaseException, entry: ConsumerEntry, name: str, publisher: Publisher, log: PrefixedLog
+    delivery: Delivery,
+    error: BaseException,
+    retry: Retry,
+    entry: LiveEntry,
+    name: str,
+    publisher: Publisher,
+    log: PrefixedLog,
 ) -> None:
-    retry = entry.retry
-    assert retry is not None
     message = delivery.message
     attempts = _attempts(message.headers) + 1
     extra: dict[str, Any] = {
@@ -135,7 +142,7 @@ def _retry(
         )
 
 
-def _provenance(kind: str, message: str, entry: ConsumerEntry, name: str) -> dict[str, Any]:
+def _provenance(kind: str, message: str, entry: LiveEntry, name: str) -> dict[str, Any]:
     """What a parked message says of why and where it failed."""
     return {
         EXCEPTION_TYPE: kind,

@@ -21,11 +21,11 @@ import gevent.event
 import gevent.queue
 
 from .errors import BrokerError, Fatal
-from .logs import PrefixedLog
+from .logs import POOL, PrefixedLog
 from .policy import restore_origin, settle_failure, settle_undecodable
 from .proxy import AMQPProxy
 from .publisher import Publisher
-from .spec import ConsumerEntry, ConsumerProtocol
+from .spec import ConsumerProtocol, LiveEntry
 from .transport import Channel, Connection, Delivery
 
 # Replacing a failed instance waits BACKOFF_BASE, doubling with each failure in a row, up to
@@ -49,7 +49,7 @@ def backoff(failures: int) -> float:
     return doubling(BACKOFF_BASE, failures - 1, BACKOFF_CAP)
 
 
-def consumer_name(entry: ConsumerEntry) -> str:
+def consumer_name(entry: LiveEntry) -> str:
     factory = entry.consumer
     return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
 
@@ -57,10 +57,10 @@ def consumer_name(entry: ConsumerEntry) -> str:
 class ConsumerPool:
     """Runs one consumer entry. Lifecycle: start, attach/detach (per connection), stop, close."""
 
-    def __init__(self, entry: ConsumerEntry, publisher: Publisher, *, raise_unroutable: bool = False) -> None:
+    def __init__(self, entry: LiveEntry, publisher: Publisher, *, raise_unroutable: bool = False) -> None:
         self.entry = entry
         self.name = consumer_name(entry)
-        self.log = PrefixedLog("amqp-dispatcher.pool", f"consumer {self.name} on queue {entry.queue!r}")
+        self.log = PrefixedLog(POOL, f"consumer {self.name} on queue {entry.queue!r}")
         self.undecodable = 0  # messages set aside because their headers could not be decoded
         self._publisher = publisher
         self._raise_unroutable = raise_unroutable

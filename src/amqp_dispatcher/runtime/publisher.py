@@ -14,11 +14,12 @@ import time
 import gevent.lock
 
 from .errors import BrokerError, PublishError, PublishRefused, PublishReturned, PublishUnencodable
-from .logs import PrefixedLog, get_logger
+from .logs import PUBLISHER, PrefixedLog, get_logger
+from .message import encode_properties
 from .settings import ConnectionSettings
-from .transport import Channel, Connection, encode_properties
+from .transport import Channel, Connection, Transport
 
-log = get_logger("amqp-dispatcher.publisher")
+log = get_logger(PUBLISHER)
 
 # How long a publish may wait while the broker blocks publishers, before the connection is dropped.
 BLOCKED_TIMEOUT = 60.0
@@ -32,8 +33,9 @@ _UNROUTABLE_KEYS = 1000
 
 
 class Publisher:
-    def __init__(self, settings: ConnectionSettings, name: str) -> None:
+    def __init__(self, settings: ConnectionSettings, name: str, transport: Transport) -> None:
         self._settings = settings
+        self._transport = transport
         self._name = f"{name} (publisher)"
         self._connection: Connection | None = None
         self._idle: list[Channel] = []
@@ -126,7 +128,9 @@ class Publisher:
                 return self._connection
             self._idle.clear()
             try:
-                self._connection = Connection.open(self._settings, name=self._name, blocked_timeout=BLOCKED_TIMEOUT)
+                self._connection = self._transport.connect(
+                    self._settings, name=self._name, blocked_timeout=BLOCKED_TIMEOUT
+                )
             except BrokerError as exc:
                 raise PublishError(f"cannot open the publishing connection: {exc}") from exc
             self._connection.add_close_callback(self._lost)

@@ -26,55 +26,55 @@ import time
 import gevent
 import gevent.event
 
-from .errors import BrokerError, ConfigurationError
-from .logs import configure_from_file, default_logging, get_logger, quiet_pika
+from .errors import BrokerError, ConfigurationError, ExitStatus
+from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika
+from .pika_transport import PikaTransport
 from .pool import ConsumerPool
 from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
-from .spec import Service
+from .spec import LiveService
 from .supervisor import ConnectionSupervisor
+from .transport import Transport
 from .watchdog import HubWatchdog, default_threshold
 
-log = get_logger("amqp-dispatcher")
-
-EXIT_OK, EXIT_KILLED, EXIT_CONFIG, EXIT_BROKER, EXIT_INTERNAL = 0, 1, 2, 3, 4
+log = get_logger(ROOT)
 
 
-def run_service(service: Service) -> int:
+def run_service(service: LiveService, transport: Transport | None = None) -> int:
     """Run until stopped; returns the exit status."""
     try:
         configure_from_file(os.environ)
     except ConfigurationError as error:
         with default_logging():
             log.error("%s", error)
-        return EXIT_CONFIG
+        return ExitStatus.CONFIG
     quiet_pika()
     with default_logging():  # shown by default, yet free for the startup handler to configure
         try:
             settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
         except ConfigurationError as error:
             log.error("%s", error)
-            return EXIT_CONFIG
+            return ExitStatus.CONFIG
         if service.startup_handler is not None:
             try:
                 service.startup_handler()
             except Exception:  # the user's handler: report it with its traceback
                 log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
-                return EXIT_CONFIG
-    return ServiceRunner(service, settings).run()
+                return ExitStatus.CONFIG
+    return ServiceRunner(service, settings, transport or PikaTransport()).run()
 
 
 class ServiceRunner:
-    def __init__(self, service: Service, settings: ConnectionSettings) -> None:
+    def __init__(self, service: LiveService, settings: ConnectionSettings, transport: Transport) -> None:
         self.service = service
         self.settings = settings
         self.name = f"{service.name} on {socket.gethostname()} pid {os.getpid()} config {service.config_sha256[:12]}"
-        self.publisher = Publisher(settings, self.name)
+        self.publisher = Publisher(settings, self.name, transport)
         raise_unroutable = service.on_unroutable == "raise"
         self.pools = [
             ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable) for entry in service.consumers
         ]
-        self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name)
+        self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name, transport)
         self._stop = gevent.event.Event()
         self._forced = gevent.event.Event()
         self._signals = 0
@@ -119,10 +119,10 @@ class ServiceRunner:
         self._close_everything()
         if isinstance(failure, BrokerError):
             log.error("stopping: %s", failure)
-            return EXIT_BROKER
+            return ExitStatus.BROKER
         # The bug is logged above with its traceback; staying up would consume nothing.
-        log.error("stopping after an internal error: %r (exit status %d)", failure, EXIT_INTERNAL)
-        return EXIT_INTERNAL
+        log.error("stopping after an internal error: %r (exit status %d)", failure, ExitStatus.INTERNAL)
+        return ExitStatus.INTERNAL
 
     def _on_signal(self, number: int) -> None:
         self._signals += 1
@@ -145,7 +145,7 @@ class ServiceRunner:
                 "shutdown_timeout (%g s) passed with messages in flight: %s", self.service.shutdown_timeout, busy
             )
         self._close_everything()
-        status = EXIT_OK if finished else EXIT_KILLED
+        status = ExitStatus.OK if finished else ExitStatus.KILLED
         log.info("stopped (exit status %d)", status)
         return status
 

@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from . import tls
 from .errors import ConfigurationError
-from .logs import get_logger
+from .logs import SETTINGS, get_logger
 from .tls import TlsSettings
 
-log = get_logger("amqp-dispatcher.settings")
+log = get_logger(SETTINGS)
 
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
 _QUERY_OPTIONS = {

@@ -19,13 +19,13 @@ import gevent.event
 
 from . import topology
 from .errors import BrokerError, BrokerUnreachable, DeclarationRefused, Fatal, Recoverable
-from .logs import get_logger
+from .logs import CONNECTION, get_logger
 from .pool import ConsumerPool, doubling
 from .settings import ConnectionSettings
-from .spec import Service
-from .transport import Connection
+from .spec import LiveService
+from .transport import Connection, Transport
 
-log = get_logger("amqp-dispatcher.connection")
+log = get_logger(CONNECTION)
 
 RECONNECT_BASE = 0.5
 RECONNECT_CAP = 30.0
@@ -42,9 +42,15 @@ def full_jitter(attempt: int) -> float:
 
 class ConnectionSupervisor:
     def __init__(
-        self, service: Service, settings: ConnectionSettings, pools: Sequence[ConsumerPool], name: str
+        self,
+        service: LiveService,
+        settings: ConnectionSettings,
+        pools: Sequence[ConsumerPool],
+        name: str,
+        transport: Transport,
     ) -> None:
         self.service = service
+        self.transport = transport
         self.settings = settings
         self.pools = pools
         self.name = name
@@ -109,7 +115,7 @@ class ConnectionSupervisor:
             connection.close(timeout)
 
     def _connect_and_set_up(self) -> Connection:
-        connection = Connection.open(self.settings, name=self.name)
+        connection = self.transport.connect(self.settings, name=self.name)
         self._connection = connection
         log.info("connected to %s as %r", connection.endpoint, self.name)
         try:

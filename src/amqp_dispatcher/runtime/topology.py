@@ -8,11 +8,11 @@ a channel of its own, closed afterwards. Knows nothing of consumers.
 from __future__ import annotations
 
 from .errors import DeclarationRefused
-from .logs import get_logger
-from .spec import Service
+from .logs import TOPOLOGY, get_logger
+from .spec import LiveService
 from .transport import Channel, Connection
 
-log = get_logger("amqp-dispatcher.topology")
+log = get_logger(TOPOLOGY)
 
 _ADVICE = {
     403: "the user lacks the configure permission on it, or the name is reserved",
@@ -31,7 +31,7 @@ _PASSIVE_EXCHANGE = (
 )
 
 
-def declare(connection: Connection, service: Service) -> None:
+def declare(connection: Connection, service: LiveService) -> None:
     """Declare everything on a channel of its own; raises DeclarationRefused (fatal) or a Recoverable error."""
     channel = connection.channel()
     declare_on(channel, service)
@@ -44,7 +44,7 @@ def declare(connection: Connection, service: Service) -> None:
     )
 
 
-def declare_on(channel: Channel, service: Service) -> None:
+def declare_on(channel: Channel, service: LiveService) -> None:
     """Exchanges, then queues, then bindings. Declaring is idempotent, so this also restores
     whatever was deleted while the service ran."""
     for exchange in service.exchanges:
@@ -66,7 +66,7 @@ def declare_on(channel: Channel, service: Service) -> None:
                 raise explained(refusal, _missing_exchange(binding.exchange, service)) from refusal
 
 
-def _missing_exchange(name: str, service: Service) -> str | None:
+def _missing_exchange(name: str, service: LiveService) -> str | None:
     if any(exchange.name == name for exchange in service.exchanges):
         return None
     return (

@@ -18,9 +18,9 @@ from typing import Any
 import gevent
 import gevent.events
 
-from .logs import Lines, get_logger
+from .logs import WATCHDOG, Lines, get_logger
 
-log = get_logger("amqp-dispatcher.watchdog")
+log = get_logger(WATCHDOG)
 
 REPEAT_EVERY = 10.0
 _ADVICE = (

@@ -1,0 +1,310 @@
+"""The in-memory broker's connections and channels, as the transport seam defines them.
+
+Owns what one client sees: a connection's channels, a channel's prefetch window, consumers,
+unacknowledged deliveries and publisher confirms; what closing returns to the queues; and the
+close, cancel and blocked callbacks, with the same exceptions the pika transport raises.
+Knows nothing of pools or policies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import gevent
+import gevent.event
+
+from ..errors import (
+    BrokerError,
+    ConnectionLost,
+    DeclarationRefused,
+    PublishRefused,
+    PublishReturned,
+    PublishTimeout,
+    PublishUnencodable,
+)
+from ..message import Message
+from ..spec import Binding, Exchange, Queue
+from ..transport import BlockedCallback, CloseCallback, Delivery, DeliveryCallback, Settlement
+from .broker import Consumer, MemoryBroker, MemoryQueue, Settled, Stored, refused
+
+_LONG = 2**63
+
+
+class MemoryConnection:
+    """A client's connection to a MemoryBroker."""
+
+    def __init__(self, broker: MemoryBroker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+        self.endpoint = "memory"
+        self.channels: list[MemoryChannel] = []
+        self._numbers = itertools.count(1)
+        self._closed = gevent.event.AsyncResult()
+        self._on_close: list[CloseCallback] = []
+        self._on_blocked: list[BlockedCallback] = []
+        broker.connections.append(self)
+
+    def __repr__(self) -> str:
+        return f"<MemoryConnection {self.name!r} {'open' if self.is_open else 'closed'}, {len(self.channels)} channels>"
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed.ready()
+
+    def add_close_callback(self, callback: CloseCallback) -> None:
+        self._on_close.append(callback)
+
+    def add_blocked_callback(self, callback: BlockedCallback) -> None:
+        self._on_blocked.append(callback)
+
+    def channel(self) -> MemoryChannel:
+        if not self.is_open:
+            raise ConnectionLost("opening a channel: the connection closed")
+        channel = MemoryChannel(self, next(self._numbers))
+        self.channels.append(channel)
+        return channel
+
+    def wait_closed(self, timeout: float | None = None) -> BrokerError | None:
+        try:
+            reason: BrokerError | None = self._closed.get(timeout=timeout)
+        except gevent.Timeout:
+            return None
+        return reason
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._end(None)
+
+    def close_by_broker(self, reason: BrokerError) -> None:
+        """The broker ends the connection (a restart, a forced close, a missed heartbeat)."""
+        self._end(reason)
+
+    def blocked(self, blocked: bool) -> None:
+        for callback in self._on_blocked:
+            callback(blocked)
+
+    def _end(self, reason: BrokerError | None) -> None:
+        if not self.is_open:
+            return
+        for channel in list(self.channels):
+            channel.end(reason or ConnectionLost("the connection closed"), notify=True)
+        self._closed.set(reason)
+        if self in self.broker.connections:
+            self.broker.connections.remove(self)
+        for callback in self._on_close:
+            callback(reason or ConnectionLost("closed by this service"))
+
+
+class MemoryChannel:
+    """A channel of a MemoryConnection."""
+
+    def __init__(self, connection: MemoryConnection, number: int) -> None:
+        self.connection = connection
+        self.broker = connection.broker
+        self._number = number
+        self.prefetch = 0  # 0: no limit, as in AMQP
+        self.unacked: dict[int, tuple[MemoryQueue, Stored]] = {}
+        self.consumers: dict[str, tuple[MemoryQueue, Callable[[], None]]] = {}
+        self._open = True
+        self._on_close: list[CloseCallback] = []
+        self._confirming = False
+
+    def __repr__(self) -> str:
+        return f"<MemoryChannel {self._number} {'open' if self._open else 'closed'}, {len(self.unacked)} unacked>"
+
+    @property
+    def number(self) -> int:
+        return self._number
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def add_close_callback(self, callback: CloseCallback) -> None:
+        self._on_close.append(callback)
+
+    def has_room(self) -> bool:
+        return self._open and (self.prefetch == 0 or len(self.unacked) < self.prefetch)
+
+    def qos(self, prefetch_count: int) -> None:
+        self._check_open("setting the prefetch")
+        self.prefetch = prefetch_count
+        self.broker.wake()
+
+    def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
+        self._check_open(f"consuming from {queue!r}")
+        target = self._refusable(lambda: self.broker.queue(queue), f"consuming from {queue!r}")
+        tag = f"ctag{self._number}.{len(self.consumers) + 1}"
+
+        def deliver(_consumer: Consumer, source: MemoryQueue, message: Stored) -> None:
+            on_delivery(self._delivered(source, message, tag))
+
+        target.consumers.append(Consumer(tag, self, deliver))
+        self.consumers[tag] = (target, on_cancel)
+        self.broker.wake()
+        return tag
+
+    def cancel(self, consumer_tag: str, timeout: float = 5.0) -> None:
+        queue, _ = self.consumers.pop(consumer_tag, (None, None))
+        if queue is not None:
+            queue.consumers[:] = [c for c in queue.consumers if c.tag != consumer_tag]
+
+    def cancelled_by_broker(self, consumer_tag: str) -> None:
+        _, on_cancel = self.consumers.get(consumer_tag, (None, None))
+        self.cancel(consumer_tag)
+        if on_cancel is not None:
+            on_cancel()
+
+    def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
+        if not self._open:
+            return False
+        held = self.unacked.pop(delivery_tag, None)
+        if held is None:  # RabbitMQ closes the channel: 406 PRECONDITION_FAILED - unknown delivery tag
+            self.end(refused(406, f"PRECONDITION_FAILED - unknown delivery tag {delivery_tag}"), notify=True)
+            return True  # it was sent; the answer is the channel's close
+        queue, message = held
+        self.broker.settled.append(Settled(message, how, requeue, queue.name))
+        if how != "ack":
+            self._return(queue, message, requeue=requeue)
+        self.broker.wake()
+        return True
+
+    def declare_exchange(self, exchange: Exchange) -> None:
+        self._refusable(lambda: self.broker.declare_exchange(exchange), f"declaring exchange {exchange.name!r}")
+
+    def declare_queue(self, queue: Queue) -> None:
+        self._refusable(lambda: self.broker.declare_queue(queue), f"declaring queue {queue.name!r}")
+
+    def bind(self, queue: str, binding: Binding) -> None:
+        what = f"binding queue {queue!r} to exchange {binding.exchange!r}"
+        self._refusable(lambda: self.broker.bind(queue, binding), what)
+
+    def message_count(self, queue: str) -> int:
+        return len(self._refusable(lambda: self.broker.queue(queue), f"checking queue {queue!r}").ready)
+
+    def get(self, queue: str) -> Delivery | None:
+        source = self._refusable(lambda: self.broker.queue(queue), f"reading from {queue!r}")
+        if not source.ready:
+            return None
+        return self._delivered(source, source.ready.popleft(), None)
+
+    def enable_confirms(self) -> None:
+        self._check_open("turning on publisher confirms")
+        self._confirming = True
+
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: Mapping[str, Any],
+        *,
+        mandatory: bool,
+        timeout: float,
+    ) -> None:
+        _check_encodable(properties.get("headers") or {})
+        self._check_open(f"publishing to {exchange!r}")
+        if exchange not in self.broker.exchanges:
+            refusal = refused(404, f"NOT_FOUND - no exchange '{exchange}' in vhost '/'")
+            self.end(refusal, notify=True)
+            raise DeclarationRefused(f"publishing to {exchange!r}: {refusal}", reply_code=404, reply_text=str(refusal))
+        stored = Stored(bytes(body), {k: v for k, v in properties.items() if v is not None}, exchange, routing_key)
+        if self.broker.silent:
+            gevent.sleep(timeout)
+            raise PublishTimeout(f"no confirm from the broker within {timeout:g} s for {exchange!r}")
+        if self.broker.nacking:
+            raise PublishRefused(f"the broker refused the message published to {exchange!r} {routing_key!r}")
+        if self.broker.route(exchange, routing_key, stored) == 0 and mandatory:
+            raise PublishReturned(
+                f"the broker returned the message published to {exchange!r} with routing key {routing_key!r}: "
+                "312 NO_ROUTE (no queue is bound to receive it)",
+                reply_code=312,
+                reply_text="NO_ROUTE",
+            )
+
+    def close(self) -> None:
+        self.end(ConnectionLost("the channel was closed by this service"), notify=True)
+
+    def end(self, reason: BrokerError, *, notify: bool) -> None:
+        """Close: consumers go, unacknowledged messages return to their queues, redelivered."""
+        if not self._open:
+            return
+        self._open = False
+        for tag in list(self.consumers):
+            self.cancel(tag)
+        for queue, message in reversed(list(self.unacked.values())):
+            self._return(queue, message, requeue=True)
+        self.unacked.clear()
+        if self in self.connection.channels:
+            self.connection.channels.remove(self)
+        self.broker.wake()
+        if notify:
+            for callback in self._on_close:
+                callback(reason)
+
+    def _delivered(self, queue: MemoryQueue, message: Stored, consumer_tag: str | None) -> Delivery:
+        tag = self.broker.next_tag()
+        self.unacked[tag] = (queue, message)
+        info = {
+            "exchange": message.exchange,
+            "routing_key": message.routing_key,
+            "delivery_tag": tag,
+            "redelivered": message.redelivered,
+            "consumer_tag": consumer_tag,
+        }
+        properties = _copied(message.properties)
+        if message.undecodable is not None:
+            properties.pop("headers", None)
+        return Delivery(self, Message(message.body, properties, info), message.undecodable)
+
+    def _return(self, queue: MemoryQueue, message: Stored, *, requeue: bool) -> None:
+        if requeue:
+            message.redelivered = True
+            queue.ready.appendleft(message)
+        else:
+            self.broker.dead_letter(queue, message)
+
+    def _check_open(self, what: str) -> None:
+        if not self._open:
+            raise ConnectionLost(f"{what}: the channel is closed")
+
+    def _refusable(self, call: Callable[[], Any], what: str) -> Any:
+        """Run a broker operation; a refusal closes the channel, as RabbitMQ does."""
+        self._check_open(what)
+        try:
+            return call()
+        except DeclarationRefused as refusal:
+            self.end(refusal, notify=True)
+            raise DeclarationRefused(
+                f"{what}: {refusal}", reply_code=refusal.reply_code, reply_text=refusal.reply_text
+            ) from None
+
+
+def _copied(properties: dict[str, Any]) -> dict[str, Any]:
+    copy = dict(properties)
+    if isinstance(copy.get("headers"), dict):
+        copy["headers"] = dict(copy["headers"])
+    return copy
+
+
+def _check_encodable(value: Any) -> None:
+    """What an AMQP table can carry, as pika's encoder decides it; nothing is sent otherwise."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_encodable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item)
+    elif isinstance(value, bool) or value is None or isinstance(value, str | bytes | Decimal | datetime):
+        return
+    elif isinstance(value, int):
+        if not -_LONG <= value < _LONG:
+            raise PublishUnencodable(f"cannot encode the message's properties: {value} does not fit in 64 bits")
+    else:
+        raise PublishUnencodable(
+            f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
+            "integers, booleans, Decimal, datetime, lists and dicts, not floats"
+        )

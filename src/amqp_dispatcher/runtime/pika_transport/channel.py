@@ -1,0 +1,263 @@
+"""A pika channel as the transport seam's Channel: RPCs as blocking calls for greenlets.
+
+Owns turning each of pika's callback-style channel RPCs into a call that a greenlet waits on,
+failing at once if the channel or its connection closes meanwhile; settling without waiting;
+and publishing with a confirm, one message in flight per channel, so that a return is never
+mistaken for another message's. Knows nothing of pools, consumers or retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import gevent.event
+import pika
+import pika.exceptions
+import pika.spec
+
+from ..errors import (
+    BrokerError,
+    ConnectionLost,
+    PublishRefused,
+    PublishReturned,
+    PublishTimeout,
+    PublishUnencodable,
+)
+from ..logs import TRANSPORT, get_logger
+from ..spec import Binding, Exchange, Queue
+from ..transport import CloseCallback, Delivery, DeliveryCallback, Settlement
+from .frames import delivery
+from .translate import ENCODING_ERRORS, describe, translate
+
+if TYPE_CHECKING:
+    from .connection import PikaConnection
+
+log = get_logger(TRANSPORT)
+
+RPC_TIMEOUT = 30.0
+
+
+class _NoAnswer(ConnectionLost):
+    """The broker did not answer an RPC in time: the connection is as good as lost."""
+
+
+class PikaChannel:
+    """An open channel; RPCs wait for their answer, settling never waits."""
+
+    def __init__(self, raw: Any, connection: PikaConnection) -> None:
+        self._raw = raw
+        self.connection = connection
+        self.closed = gevent.event.AsyncResult()
+        self._on_close: list[CloseCallback] = []
+        self._confirm: gevent.event.AsyncResult | None = None
+        self._returned: Any = None
+        self._getting: gevent.event.AsyncResult | None = None
+        raw.add_on_close_callback(self._closed_by_pika)
+
+    @property
+    def number(self) -> int:
+        return int(self._raw.channel_number)
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._raw.is_open)
+
+    def add_close_callback(self, callback: CloseCallback) -> None:
+        self._on_close.append(callback)
+
+    def qos(self, prefetch_count: int) -> None:
+        self._rpc(self._raw.basic_qos, "setting the prefetch", prefetch_count=prefetch_count)
+
+    def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
+        """Start consuming; `on_delivery` runs in the hub for each message and must not block."""
+
+        def deliver(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
+            on_delivery(delivery(self, method, properties, body))
+
+        self._raw.add_on_cancel_callback(lambda _frame: on_cancel())
+        started = gevent.event.AsyncResult()
+        try:
+            tag: str = self._raw.basic_consume(queue, deliver, auto_ack=False, callback=started.set)
+        except pika.exceptions.AMQPError as exc:
+            raise translate(exc) from exc
+        wait(started, self.closed, f"consuming from {queue!r}")
+        return tag
+
+    def cancel(self, consumer_tag: str, timeout: float = 5.0) -> None:
+        """Stop deliveries; messages already on the way are rejected back to the queue by pika."""
+        if not self.is_open:
+            return
+        done = gevent.event.AsyncResult()
+        try:
+            self._raw.basic_cancel(consumer_tag, callback=done.set)
+            wait(done, self.closed, "cancelling a consumer", timeout=timeout)
+        except (BrokerError, pika.exceptions.AMQPError) as exc:
+            log.debug("cancelling %s: %s", consumer_tag, exc)
+
+    def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
+        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed."""
+        raw = self._raw  # on every message: one lookup, not a property chain
+        if not raw.is_open:
+            return False
+        try:
+            if how == "ack":
+                raw.basic_ack(delivery_tag)
+            elif how == "nack":
+                raw.basic_nack(delivery_tag, requeue=requeue)
+            else:
+                raw.basic_reject(delivery_tag, requeue=requeue)
+        except pika.exceptions.AMQPError:
+            return False
+        return True
+
+    def declare_exchange(self, exchange: Exchange) -> None:
+        self._rpc(
+            self._raw.exchange_declare,
+            f"declaring exchange {exchange.name!r}",
+            exchange=exchange.name,
+            exchange_type=exchange.type,
+            passive=exchange.passive,
+            durable=exchange.durable,
+            auto_delete=exchange.auto_delete,
+            internal=exchange.internal,
+            arguments=dict(exchange.arguments) or None,
+        )
+
+    def declare_queue(self, queue: Queue) -> None:
+        self._rpc(
+            self._raw.queue_declare,
+            f"declaring queue {queue.name!r}",
+            queue=queue.name,
+            passive=queue.passive,
+            durable=queue.durable,
+            exclusive=queue.exclusive,
+            auto_delete=queue.auto_delete,
+            arguments=dict(queue.arguments) or None,
+        )
+
+    def bind(self, queue: str, binding: Binding) -> None:
+        self._rpc(
+            self._raw.queue_bind,
+            f"binding queue {queue!r} to exchange {binding.exchange!r}",
+            queue=queue,
+            exchange=binding.exchange,
+            routing_key=binding.routing_key,
+            arguments=dict(binding.arguments) or None,
+        )
+
+    def message_count(self, queue: str) -> int:
+        """Ready messages in a queue that must exist (a passive declaration)."""
+        frame = self._rpc(self._raw.queue_declare, f"checking queue {queue!r}", queue=queue, passive=True)
+        return int(frame.method.message_count)
+
+    def get(self, queue: str) -> Delivery | None:
+        """One message from the queue, unacknowledged (basic.get); None when it is empty."""
+        if self._getting is None:
+            self._raw.add_callback(self._got_nothing, [pika.spec.Basic.GetEmpty], one_shot=False)
+        self._getting = gevent.event.AsyncResult()
+
+        def got(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
+            assert self._getting is not None
+            self._getting.set(delivery(self, method, properties, body))
+
+        try:
+            self._raw.basic_get(queue, got, auto_ack=False)
+        except pika.exceptions.AMQPError as exc:
+            raise translate(exc, f"reading from {queue!r}") from exc
+        delivery: Delivery | None = wait(self._getting, self.closed, f"reading from {queue!r}")
+        return delivery
+
+    def _got_nothing(self, _frame: Any) -> None:
+        if self._getting is not None:
+            self._getting.set(None)
+
+    def enable_confirms(self) -> None:
+        self._raw.add_on_return_callback(self._on_return)
+        self._rpc(self._raw.confirm_delivery, "turning on publisher confirms", ack_nack_callback=self._on_confirm)
+
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: Mapping[str, Any],
+        *,
+        mandatory: bool,
+        timeout: float,
+    ) -> None:
+        """Publish one message and wait for the broker's confirm (one message in flight per channel)."""
+        self._confirm = gevent.event.AsyncResult()
+        self._returned = None
+        try:
+            self._raw.basic_publish(exchange, routing_key, body, pika.BasicProperties(**properties), mandatory)
+        except pika.exceptions.UnsupportedAMQPFieldException as exc:
+            value = exc.args[-1] if exc.args else None
+            raise PublishUnencodable(
+                f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
+                "integers, booleans, Decimal, datetime, lists and dicts, not floats"
+            ) from exc
+        except pika.exceptions.ShortStringTooLong as exc:
+            raise PublishUnencodable("the exchange name or routing key is longer than 255 bytes") from exc
+        except pika.exceptions.AMQPError as exc:
+            raise translate(exc) from exc
+        except ENCODING_ERRORS as exc:
+            # pika marshals the frames before writing any: nothing was sent, the channel is clean.
+            raise PublishUnencodable(f"cannot encode the message's properties: {describe(exc)}") from exc
+        try:
+            frame = wait(self._confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
+        except _NoAnswer as exc:
+            raise PublishTimeout(f"no confirm from the broker within {timeout:g} s for {exchange!r}") from exc
+        if isinstance(frame.method, pika.spec.Basic.Nack):
+            raise PublishRefused(f"the broker refused the message published to {exchange!r} {routing_key!r}")
+        if self._returned is not None:
+            code, text = self._returned
+            raise PublishReturned(
+                f"the broker returned the message published to {exchange!r} with routing key {routing_key!r}: "
+                f"{code} {text} (no queue is bound to receive it)",
+                reply_code=code,
+                reply_text=text,
+            )
+
+    def close(self) -> None:
+        if self.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):  # closing already
+                self._raw.close()
+
+    def _on_confirm(self, frame: Any) -> None:
+        if self._confirm is not None:
+            self._confirm.set(frame)
+
+    def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
+        self._returned = (method.reply_code, method.reply_text)
+
+    def _rpc(self, method: Callable[..., Any], what: str, **arguments: Any) -> Any:
+        done = gevent.event.AsyncResult()
+        try:
+            method(callback=done.set, **arguments)
+        except pika.exceptions.AMQPError as exc:
+            raise translate(exc, what) from exc
+        return wait(done, self.closed, what)
+
+    def _closed_by_pika(self, _raw: Any, exc: BaseException) -> None:
+        reason = translate(exc)
+        self.closed.set_exception(reason)
+        for callback in self._on_close:
+            callback(reason)
+
+
+def wait(
+    result: gevent.event.AsyncResult, closed: gevent.event.AsyncResult, what: str, timeout: float = RPC_TIMEOUT
+) -> Any:
+    """Wait for an RPC's answer, failing at once if the channel or connection closes meanwhile."""
+    gevent.wait([result, closed], count=1, timeout=timeout)
+    if result.ready():
+        return result.get()
+    if closed.ready():
+        reason = closed.exception if closed.exception is not None else closed.value
+        if isinstance(reason, BaseException):
+            raise translate(reason, what)
+        raise ConnectionLost(f"{what}: the connection closed")
+    raise _NoAnswer(f"{what}: no answer from the broker within {timeout:g} s")

@@ -1,0 +1,138 @@
+"""Frames: pika's frames as our Message, and the header frames pika cannot decode, salvaged.
+
+Owns the Message over pika's frames (dicts built only when a consumer reads them), and the
+decoding of a frame with a fallback: a header frame whose properties pika cannot decode is
+rebuilt without its headers table, with the reason and the table's raw bytes, so that one
+message never takes a connection down. Knows nothing of channels, pools or policies.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+import pika
+import pika.frame
+import pika.spec
+
+from ..message import PROPERTY_NAMES, Message, Undecodable
+from ..transport import Delivery
+from .translate import DECODING_ERRORS
+
+if TYPE_CHECKING:
+    from ..transport import Channel
+
+
+class _DeliveredMessage(Message):
+    """A Message over pika's frames, which builds its dicts only when a consumer reads them.
+
+    Most consumers read the body and perhaps the headers; building the property and
+    delivery_info dicts for every message would be work on the hot path for nothing.
+    """
+
+    __slots__ = ("_method", "_raw")
+
+    def __init__(self, method: Any, properties: Any, body: bytes) -> None:
+        self.body = body
+        self._method = method
+        self._raw = properties
+        self._properties = None
+        self._delivery_info = None
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        if self._properties is None:
+            raw = self._raw
+            self._properties = {
+                name: value for name in PROPERTY_NAMES if (value := getattr(raw, name, None)) is not None
+            }
+        return self._properties
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        headers: dict[str, Any] = self._raw.headers or {}
+        return headers
+
+    @property
+    def delivery_info(self) -> dict[str, Any]:
+        if self._delivery_info is None:
+            method = self._method
+            self._delivery_info = {
+                "exchange": method.exchange,
+                "routing_key": method.routing_key,
+                "delivery_tag": method.delivery_tag,
+                "redelivered": method.redelivered,
+                "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
+            }
+        return self._delivery_info
+
+    @property
+    def delivery_tag(self) -> int:
+        return int(self._method.delivery_tag)
+
+
+def delivery(channel: Channel, method: Any, properties: Any, body: bytes) -> Delivery:
+    undecodable = properties.undecodable if type(properties) is _SalvagedProperties else None
+    return Delivery(channel, _message(method, properties, body), undecodable)
+
+
+def decode_frame(buffer: bytes) -> tuple[int, Any]:
+    """pika's decode_frame, except that a header frame whose properties fail to decode is salvaged."""
+    try:
+        return pika.frame.decode_frame(buffer)  # type: ignore[no-any-return]
+    except DECODING_ERRORS as error:
+        return _salvaged_header(buffer, error)
+
+
+class _SalvagedProperties(pika.BasicProperties):  # type: ignore[misc]
+    """The properties of a message whose headers could not be decoded, with the reason."""
+
+    def __init__(self, undecodable: Undecodable) -> None:
+        super().__init__()
+        self.undecodable = undecodable
+
+
+def _salvaged_header(buffer: bytes, error: Exception) -> tuple[int, Any]:
+    """A header frame whose properties failed to decode, rebuilt without its headers table.
+
+    Other frames (and a header frame too short to hold its fixed fields) are malformed beyond
+    any message's doing: the original error stands, and the connection closes.
+    """
+    frame_type, channel_number, size = struct.unpack_from(">BHL", buffer)
+    end = 7 + size + 1
+    payload = bytes(buffer[7 : end - 1])
+    intact = buffer[end - 1 : end] == bytes([pika.spec.FRAME_END])
+    if frame_type != pika.spec.FRAME_HEADER or len(payload) < 14 or not intact:
+        raise error
+    body_size = struct.unpack_from(">Q", payload, 4)[0]
+    reason = f"{type(error).__name__}: {error}"
+    properties, raw_headers = _without_headers(payload[12:])
+    salvaged = _SalvagedProperties(Undecodable(reason=reason[:300], raw_headers=raw_headers))
+    for name in PROPERTY_NAMES:
+        if name != "headers":
+            setattr(salvaged, name, getattr(properties, name, None))
+    return end, pika.frame.Header(channel_number, body_size, salvaged)
+
+
+def _without_headers(encoded: bytes) -> tuple[Any, bytes]:
+    """The other properties, decoded by pika with the headers table cut out, and that table's bytes."""
+    flags = struct.unpack_from(">H", encoded)[0]
+    offset = 2
+    for flag in (pika.spec.BasicProperties.FLAG_CONTENT_TYPE, pika.spec.BasicProperties.FLAG_CONTENT_ENCODING):
+        if flags & flag:
+            offset += 1 + encoded[offset]
+    if flags & 1 or not flags & pika.spec.BasicProperties.FLAG_HEADERS or offset + 4 > len(encoded):
+        return pika.BasicProperties(), b""  # continued flag words, or no table: nothing can be salvaged
+    length = struct.unpack_from(">I", encoded, offset)[0]
+    table = encoded[offset + 4 : offset + 4 + length]
+    rest = struct.pack(">H", flags & ~pika.spec.BasicProperties.FLAG_HEADERS) + encoded[2:offset]
+    rest += encoded[offset + 4 + length :]
+    try:
+        return pika.BasicProperties().decode(rest), table
+    except DECODING_ERRORS:  # the table's length was wrong too: keep only the reason
+        return pika.BasicProperties(), table
+
+
+def _message(method: Any, properties: Any, body: bytes) -> Message:
+    """Our Message from pika's frames: bytes body, unset properties left out."""
+    return _DeliveredMessage(method, properties, body)
