@@ -1,0 +1,113 @@
+"""The runner's shutdown order and exit statuses, on the in-memory broker.
+
+What users (and their orchestrators) rely on: a signal lets in-flight messages finish and
+exits 0; a second signal stops at once with 1; a broker that refuses exits 3; a bug in our
+own code exits 4 rather than leave a process alive that consumes nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import gevent
+import gevent.event
+import pytest
+
+from amqp_dispatcher.runtime import supervisor as supervisor_module
+from amqp_dispatcher.runtime import topology
+from amqp_dispatcher.runtime.errors import ExitStatus
+from amqp_dispatcher.runtime.memory import MemoryBroker, MemoryTransport
+from amqp_dispatcher.runtime.runner import ServiceRunner
+from amqp_dispatcher.runtime.spec import ConsumerEntry, Requeue, Service
+
+from .rig import SETTINGS, queue, wait_for
+
+events: list[Any] = []
+release = gevent.event.Event()
+
+
+class Holding:
+    def consume(self, amqp: Any, msg: Any) -> None:
+        events.append(("consume", msg.body))
+        if msg.body == b"hold":
+            release.wait()
+
+    def shutdown(self, exception: BaseException | None = None) -> None:
+        events.append(("shutdown", exception))
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    events.clear()
+    release.clear()
+    monkeypatch.setattr(supervisor_module, "RECONNECT_BASE", 0.001)
+    monkeypatch.setattr(supervisor_module, "RECONNECT_CAP", 0.005)
+
+
+def service(count: int = 2) -> Service[Any, Any]:
+    return Service(
+        name="test",
+        config_sha256="0" * 64,
+        monkey_patch=False,
+        heartbeat=20,
+        shutdown_timeout=5.0,
+        startup_timeout=0.2,
+        blocking_threshold=0.0,  # no watchdog thread in a unit test
+        on_unroutable="log",
+        startup_handler=None,
+        exchanges=(),
+        queues=(queue("work"),),
+        consumers=(
+            ConsumerEntry(consumer=Holding, queue="work", consumer_count=count, prefetch_count=5, on_error=Requeue()),
+        ),
+    )
+
+
+def start(broker: MemoryBroker, count: int = 2) -> tuple[ServiceRunner, gevent.Greenlet[Any, int]]:
+    runner = ServiceRunner(service(count), SETTINGS, MemoryTransport(broker))
+    return runner, gevent.spawn(runner.run)
+
+
+def test_a_signal_lets_the_message_in_hand_finish_then_exits_0() -> None:
+    broker = MemoryBroker()
+    runner, running = start(broker)
+    wait_for(runner.supervisor.ready.is_set)
+    broker.publish("", "work", b"hold")
+    wait_for(lambda: ("consume", b"hold") in events)
+    runner._on_signal(signal.SIGTERM)
+    gevent.sleep(0)
+    assert not running.ready(), "it waits for the handler"
+    release.set()
+    assert running.get(timeout=5) == ExitStatus.OK
+    assert [answer.how for answer in broker.settled] == ["ack"]
+    assert events.count(("shutdown", None)) == 2, "every instance is shut down once"
+
+
+def test_a_second_signal_stops_at_once_and_the_message_goes_back() -> None:
+    broker = MemoryBroker()
+    runner, running = start(broker)
+    wait_for(runner.supervisor.ready.is_set)
+    broker.publish("", "work", b"hold")
+    wait_for(lambda: ("consume", b"hold") in events)
+    runner._on_signal(signal.SIGTERM)
+    runner._on_signal(signal.SIGINT)
+    assert running.get(timeout=5) == ExitStatus.KILLED
+    assert [message.body for message in broker.ready("work")] == [b"hold"], "closing returned it to its queue"
+    release.set()
+
+
+def test_a_broker_that_refuses_the_credentials_exits_3() -> None:
+    broker = MemoryBroker()
+    broker.refuse_credentials()
+    _, running = start(broker)
+    assert running.get(timeout=5) == ExitStatus.BROKER
+
+
+def test_a_bug_in_our_own_code_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("a bug in declaring")
+
+    monkeypatch.setattr(topology, "declare", broken)
+    _, running = start(MemoryBroker())
+    assert running.get(timeout=5) == ExitStatus.INTERNAL
