@@ -110,7 +110,9 @@ class ServiceRunner:
         for pool in self.pools:
             pool.start()
         supervisor = gevent.spawn(self.supervisor.run)
-        gevent.wait([self._stop, self.supervisor.failure, supervisor], count=1)
+        waiting: list[gevent.event.Event | gevent.event.AsyncResult[Exception] | gevent.Greenlet[[], None]]
+        waiting = [self._stop, self.supervisor.failure, supervisor]
+        gevent.wait(waiting, count=1)
         self.supervisor.stop()
         supervisor.kill()  # it may be connecting or backing off; an open connection stays open
         if self._stop.is_set():

@@ -55,7 +55,7 @@ class ConnectionSupervisor:
         self.pools = pools
         self.name = name
         self.ready = gevent.event.Event()
-        self.failure = gevent.event.AsyncResult()
+        self.failure: gevent.event.AsyncResult[Exception] = gevent.event.AsyncResult()
         self._connection: Connection | None = None
         self._stopped = gevent.event.Event()
         for pool in pools:

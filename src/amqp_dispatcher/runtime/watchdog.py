@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import gevent
@@ -83,7 +84,7 @@ class HubWatchdog:
             log.warning("%s is still blocking the gevent hub (%.0f s so far)", who, now - self._since)
 
 
-def _stack(report: list[str]) -> str:
+def _stack(report: Sequence[str]) -> str:
     """The blocked greenlet's stack, out of gevent's long report."""
     text = "\n".join(report)
     start = text.find("Blocked Stack")
