@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import gevent
 import gevent.event
 import pika
+import pika.channel
 import pika.exceptions
+import pika.frame
 import pika.spec
 
 from ..errors import (
@@ -39,6 +41,10 @@ log = get_logger(TRANSPORT)
 
 RPC_TIMEOUT = 30.0
 
+_T = TypeVar("_T")
+# The broker's answer to a published message, in confirm mode.
+_Confirm = pika.frame.Method[pika.spec.Basic.Ack | pika.spec.Basic.Nack]
+
 
 class _NoAnswer(ConnectionLost):
     """The broker did not answer an RPC in time: the connection is as good as lost."""
@@ -47,14 +53,15 @@ class _NoAnswer(ConnectionLost):
 class PikaChannel:
     """An open channel; RPCs wait for their answer, settling never waits."""
 
-    def __init__(self, raw: Any, connection: PikaConnection) -> None:
+    def __init__(self, raw: pika.channel.Channel, connection: PikaConnection) -> None:
         self._raw = raw
         self.connection = connection
-        self.closed = gevent.event.AsyncResult()
+        # Never gets a value: its exception is why the channel closed.
+        self.closed: gevent.event.AsyncResult[None] = gevent.event.AsyncResult()
         self._on_close: list[CloseCallback] = []
-        self._confirm: gevent.event.AsyncResult | None = None
-        self._returned: Any = None
-        self._getting: gevent.event.AsyncResult | None = None
+        self._confirm: gevent.event.AsyncResult[_Confirm] | None = None
+        self._returned: tuple[int, str] | None = None
+        self._getting: gevent.event.AsyncResult[Delivery | None] | None = None
         raw.add_on_close_callback(self._closed_by_pika)
 
     @property
@@ -74,13 +81,18 @@ class PikaChannel:
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
         """Start consuming; `on_delivery` runs in the hub for each message and must not block."""
 
-        def deliver(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
+        def deliver(
+            _raw: pika.channel.Channel,
+            method: pika.spec.Basic.Deliver,
+            properties: pika.spec.BasicProperties,
+            body: bytes,
+        ) -> None:
             on_delivery(delivery(self, method, properties, body))
 
         self._raw.add_on_cancel_callback(lambda _frame: on_cancel())
-        started = gevent.event.AsyncResult()
+        started: gevent.event.AsyncResult[pika.frame.Method[pika.spec.Basic.ConsumeOk]] = gevent.event.AsyncResult()
         try:
-            tag: str = self._raw.basic_consume(queue, deliver, auto_ack=False, callback=started.set)
+            tag = self._raw.basic_consume(queue, deliver, auto_ack=False, callback=started.set)
         except pika.exceptions.AMQPError as exc:
             raise translate(exc) from exc
         wait(started, self.closed, f"consuming from {queue!r}")
@@ -90,7 +102,7 @@ class PikaChannel:
         """Stop deliveries; messages already on the way are rejected back to the queue by pika."""
         if not self.is_open:
             return
-        done = gevent.event.AsyncResult()
+        done: gevent.event.AsyncResult[pika.frame.Method[pika.spec.Basic.CancelOk]] = gevent.event.AsyncResult()
         try:
             self._raw.basic_cancel(consumer_tag, callback=done.set)
             wait(done, self.closed, "cancelling a consumer", timeout=timeout)
@@ -150,7 +162,9 @@ class PikaChannel:
 
     def message_count(self, queue: str) -> int:
         """Ready messages in a queue that must exist (a passive declaration)."""
-        frame = self._rpc(self._raw.queue_declare, f"checking queue {queue!r}", queue=queue, passive=True)
+        frame: pika.frame.Method[pika.spec.Queue.DeclareOk] = self._rpc(
+            self._raw.queue_declare, f"checking queue {queue!r}", queue=queue, passive=True
+        )
         return int(frame.method.message_count)
 
     def get(self, queue: str) -> Delivery | None:
@@ -159,7 +173,12 @@ class PikaChannel:
             self._raw.add_callback(self._got_nothing, [pika.spec.Basic.GetEmpty], one_shot=False)
         self._getting = gevent.event.AsyncResult()
 
-        def got(_raw: Any, method: Any, properties: Any, body: bytes) -> None:
+        def got(
+            _raw: pika.channel.Channel,
+            method: pika.spec.Basic.GetOk,
+            properties: pika.spec.BasicProperties,
+            body: bytes,
+        ) -> None:
             assert self._getting is not None
             self._getting.set(delivery(self, method, properties, body))
 
@@ -167,10 +186,9 @@ class PikaChannel:
             self._raw.basic_get(queue, got, auto_ack=False)
         except pika.exceptions.AMQPError as exc:
             raise translate(exc, f"reading from {queue!r}") from exc
-        delivery: Delivery | None = wait(self._getting, self.closed, f"reading from {queue!r}")
-        return delivery
+        return wait(self._getting, self.closed, f"reading from {queue!r}")
 
-    def _got_nothing(self, _frame: Any) -> None:
+    def _got_nothing(self, _frame: pika.frame.Method[pika.spec.Basic.GetEmpty]) -> None:
         if self._getting is not None:
             self._getting.set(None)
 
@@ -189,8 +207,7 @@ class PikaChannel:
         timeout: float,
     ) -> None:
         """Publish one message and wait for the broker's confirm (one message in flight per channel)."""
-        self._confirm = gevent.event.AsyncResult()
-        self._returned = None
+        confirm = self._expect_confirm()
         try:
             self._raw.basic_publish(exchange, routing_key, body, pika.BasicProperties(**properties), mandatory)
         except pika.exceptions.UnsupportedAMQPFieldException as exc:
@@ -207,7 +224,7 @@ class PikaChannel:
             # pika marshals the frames before writing any: nothing was sent, the channel is clean.
             raise PublishUnencodable(f"cannot encode the message's properties: {describe(exc)}") from exc
         try:
-            frame = wait(self._confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
+            frame = wait(confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
         except _NoAnswer as exc:
             raise PublishTimeout(f"no confirm from the broker within {timeout:g} s for {exchange!r}") from exc
         if isinstance(frame.method, pika.spec.Basic.Nack):
@@ -226,22 +243,35 @@ class PikaChannel:
             with contextlib.suppress(pika.exceptions.AMQPError):  # closing already
                 self._raw.close()
 
-    def _on_confirm(self, frame: Any) -> None:
+    def _expect_confirm(self) -> gevent.event.AsyncResult[_Confirm]:
+        """A fresh confirm for the next message, and no return yet: pika's callbacks fill them in."""
+        self._confirm = gevent.event.AsyncResult()
+        self._returned = None
+        return self._confirm
+
+    def _on_confirm(self, frame: _Confirm) -> None:
         if self._confirm is not None:
             self._confirm.set(frame)
 
-    def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
+    def _on_return(
+        self,
+        _channel: pika.channel.Channel,
+        method: pika.spec.Basic.Return,
+        _properties: pika.spec.BasicProperties,
+        _body: bytes,
+    ) -> None:
         self._returned = (method.reply_code, method.reply_text)
 
-    def _rpc(self, method: Callable[..., Any], what: str, **arguments: Any) -> Any:
-        done = gevent.event.AsyncResult()
+    def _rpc(self, method: Callable[..., None], what: str, **arguments: Any) -> Any:
+        """Call one of pika's channel RPCs with `arguments`, and wait for its reply frame."""
+        done: gevent.event.AsyncResult[Any] = gevent.event.AsyncResult()
         try:
             method(callback=done.set, **arguments)
         except pika.exceptions.AMQPError as exc:
             raise translate(exc, what) from exc
         return wait(done, self.closed, what)
 
-    def _closed_by_pika(self, _raw: Any, exc: BaseException) -> None:
+    def _closed_by_pika(self, _raw: pika.channel.Channel, exc: BaseException) -> None:
         reason = translate(exc)
         self.closed.set_exception(reason)
         for callback in self._on_close:
@@ -249,12 +279,17 @@ class PikaChannel:
 
 
 def wait(
-    result: gevent.event.AsyncResult, closed: gevent.event.AsyncResult, what: str, timeout: float = RPC_TIMEOUT
-) -> Any:
+    result: gevent.event.AsyncResult[_T],
+    closed: gevent.event.AsyncResult[BrokerError] | gevent.event.AsyncResult[None],
+    what: str,
+    timeout: float = RPC_TIMEOUT,
+) -> _T:
     """Wait for an RPC's answer, failing at once if the channel or connection closes meanwhile."""
     gevent.wait([result, closed], count=1, timeout=timeout)
     if result.ready():
-        return result.get()
+        # types-gevent's get() adds None, for an AsyncResult set() without a value; ours are all
+        # set with a value of their type (None only where the type holds it, as in get()).
+        return cast(_T, result.get())
     if closed.ready():
         reason = closed.exception if closed.exception is not None else closed.value
         if isinstance(reason, BaseException):

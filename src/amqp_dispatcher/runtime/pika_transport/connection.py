@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any
 
 import gevent
 import gevent.event
 import pika
+import pika.channel
+import pika.connection
 import pika.exceptions
+import pika.frame
 from pika.adapters.gevent_connection import GeventConnection
 from pika.adapters.utils import connection_workflow
 
@@ -33,10 +35,10 @@ log = get_logger(TRANSPORT)
 class PikaConnection:
     """An open AMQP connection. Its close callbacks run in the hub and must not block."""
 
-    def __init__(self, raw: GeventConnection, endpoint: str) -> None:
+    def __init__(self, raw: pika.connection.Connection, endpoint: str) -> None:
         self._raw = raw
         self.endpoint = endpoint
-        self._closed = gevent.event.AsyncResult()
+        self._closed: gevent.event.AsyncResult[BrokerError] = gevent.event.AsyncResult()  # None: closed by us
         self._on_close: list[CloseCallback] = []
         self._on_blocked: list[BlockedCallback] = []
         self._closing = False
@@ -50,6 +52,7 @@ class PikaConnection:
         endpoints = list(settings.endpoints)
         random.shuffle(endpoints)  # a fleet spreads over the hosts instead of piling on the first
         parameters = [_parameters(settings, endpoint, name, blocked_timeout) for endpoint in endpoints]
+        outcome: gevent.event.AsyncResult[pika.connection.Connection | connection_workflow.AMQPConnectorException]
         outcome = gevent.event.AsyncResult()
         workflow = _TolerantConnection.create_connection(parameters, on_done=outcome.set)
         try:
@@ -60,6 +63,7 @@ class PikaConnection:
             raise BrokerUnreachable(f"no answer from {settings.describe()} in time") from exc
         if isinstance(result, BaseException):
             raise connect_error(result, settings) from result
+        assert result is not None  # on_done passes the connection or why there is none
         return cls(result, _endpoint_of(result))
 
     @property
@@ -81,7 +85,7 @@ class PikaConnection:
         return reason
 
     def channel(self) -> PikaChannel:
-        opened = gevent.event.AsyncResult()
+        opened: gevent.event.AsyncResult[pika.channel.Channel] = gevent.event.AsyncResult()
         try:
             self._raw.channel(on_open_callback=opened.set)
         except pika.exceptions.AMQPError as exc:
@@ -107,7 +111,7 @@ class PikaConnection:
         for callback in self._on_blocked:
             callback(blocked)
 
-    def _closed_by_pika(self, _raw: Any, exc: BaseException) -> None:
+    def _closed_by_pika(self, _raw: pika.connection.Connection, exc: BaseException) -> None:
         reason = None if isinstance(exc, pika.exceptions.ConnectionClosedByClient) else translate(exc)
         self._closed.set(reason)
         for callback in self._on_close:
@@ -140,12 +144,12 @@ def _ssl_options(settings: ConnectionSettings, endpoint: Endpoint) -> pika.SSLOp
     return pika.SSLOptions(context, server_hostname=tls.server_hostname or endpoint.host)
 
 
-def _endpoint_of(raw: GeventConnection) -> str:
+def _endpoint_of(raw: pika.connection.Connection) -> str:
     parameters = raw.params
     return f"{parameters.host}:{parameters.port}"
 
 
-class _TolerantConnection(GeventConnection):  # type: ignore[misc]
+class _TolerantConnection(GeventConnection):
     """pika's GeventConnection, except that one message pika cannot decode does not end the connection.
 
     pika decodes a message's header frame inside its frame loop; a value it cannot represent (a
@@ -156,5 +160,5 @@ class _TolerantConnection(GeventConnection):  # type: ignore[misc]
     the pool settles it (see policy.settle_undecodable).
     """
 
-    def _read_frame(self) -> tuple[int, Any]:
+    def _read_frame(self) -> tuple[int, pika.frame.Frame | pika.frame.ProtocolHeader | None]:
         return decode_frame(self._frame_buffer)

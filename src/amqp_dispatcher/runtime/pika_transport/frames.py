@@ -22,6 +22,9 @@ from .translate import DECODING_ERRORS
 if TYPE_CHECKING:
     from ..transport import Channel
 
+# The method frame a message comes with: from a consumer, or from basic.get.
+_Method = pika.spec.Basic.Deliver | pika.spec.Basic.GetOk
+
 
 class _DeliveredMessage(Message):
     """A Message over pika's frames, which builds its dicts only when a consumer reads them.
@@ -32,7 +35,7 @@ class _DeliveredMessage(Message):
 
     __slots__ = ("_method", "_raw")
 
-    def __init__(self, method: Any, properties: Any, body: bytes) -> None:
+    def __init__(self, method: _Method, properties: pika.spec.BasicProperties, body: bytes) -> None:
         self.body = body
         self._method = method
         self._raw = properties
@@ -71,20 +74,20 @@ class _DeliveredMessage(Message):
         return int(self._method.delivery_tag)
 
 
-def delivery(channel: Channel, method: Any, properties: Any, body: bytes) -> Delivery:
+def delivery(channel: Channel, method: _Method, properties: pika.spec.BasicProperties, body: bytes) -> Delivery:
     undecodable = properties.undecodable if type(properties) is _SalvagedProperties else None
     return Delivery(channel, _message(method, properties, body), undecodable)
 
 
-def decode_frame(buffer: bytes) -> tuple[int, Any]:
+def decode_frame(buffer: bytes) -> tuple[int, pika.frame.Frame | pika.frame.ProtocolHeader | None]:
     """pika's decode_frame, except that a header frame whose properties fail to decode is salvaged."""
     try:
-        return pika.frame.decode_frame(buffer)  # type: ignore[no-any-return]
+        return pika.frame.decode_frame(buffer)
     except DECODING_ERRORS as error:
         return _salvaged_header(buffer, error)
 
 
-class _SalvagedProperties(pika.BasicProperties):  # type: ignore[misc]
+class _SalvagedProperties(pika.BasicProperties):
     """The properties of a message whose headers could not be decoded, with the reason."""
 
     def __init__(self, undecodable: Undecodable) -> None:
@@ -92,7 +95,7 @@ class _SalvagedProperties(pika.BasicProperties):  # type: ignore[misc]
         self.undecodable = undecodable
 
 
-def _salvaged_header(buffer: bytes, error: Exception) -> tuple[int, Any]:
+def _salvaged_header(buffer: bytes, error: Exception) -> tuple[int, pika.frame.Header]:
     """A header frame whose properties failed to decode, rebuilt without its headers table.
 
     Other frames (and a header frame too short to hold its fixed fields) are malformed beyond
@@ -114,7 +117,7 @@ def _salvaged_header(buffer: bytes, error: Exception) -> tuple[int, Any]:
     return end, pika.frame.Header(channel_number, body_size, salvaged)
 
 
-def _without_headers(encoded: bytes) -> tuple[Any, bytes]:
+def _without_headers(encoded: bytes) -> tuple[pika.spec.BasicProperties, bytes]:
     """The other properties, decoded by pika with the headers table cut out, and that table's bytes."""
     flags = struct.unpack_from(">H", encoded)[0]
     offset = 2
@@ -133,6 +136,6 @@ def _without_headers(encoded: bytes) -> tuple[Any, bytes]:
         return pika.BasicProperties(), table
 
 
-def _message(method: Any, properties: Any, body: bytes) -> Message:
+def _message(method: _Method, properties: pika.spec.BasicProperties, body: bytes) -> Message:
     """Our Message from pika's frames: bytes body, unset properties left out."""
     return _DeliveredMessage(method, properties, body)
