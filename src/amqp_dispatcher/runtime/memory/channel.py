@@ -43,7 +43,7 @@ class MemoryConnection:
         self.endpoint = "memory"
         self.channels: list[MemoryChannel] = []
         self._numbers = itertools.count(1)
-        self._closed = gevent.event.AsyncResult()
+        self._closed: gevent.event.AsyncResult[BrokerError | None] = gevent.event.AsyncResult()
         self._on_close: list[CloseCallback] = []
         self._on_blocked: list[BlockedCallback] = []
         broker.connections.append(self)
