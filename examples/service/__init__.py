@@ -7,7 +7,8 @@ from amqp_dispatcher.runtime import (
     ConsumerEntry,
     Exchange,
     Queue,
-    RetryPolicy,
+    Reject,
+    Retry,
     Service,
 )
 
@@ -151,8 +152,7 @@ SERVICE = Service(
             queue="shop.orders",
             consumer_count=4,
             prefetch_count=20,
-            on_error="retry",
-            retry=RetryPolicy(
+            on_error=Retry(
                 max_attempts=4,
                 delays=(
                     1.0,
@@ -173,8 +173,7 @@ SERVICE = Service(
             queue="shop.refunds",
             consumer_count=1,
             prefetch_count=5,
-            on_error="reject",
-            retry=None,
+            on_error=Reject(),
         ),
     ),
 )

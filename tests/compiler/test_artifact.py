@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from amqp_dispatcher.compiler import cli
-from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, RetryPolicy, Service
+from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, Retry, Service
 
 HERE = Path(__file__).parent / "artifact"
 RUFF = [sys.executable, "-m", "ruff"]
@@ -137,7 +137,7 @@ print(repr([(e.name, e.type, e.durable, dict(e.arguments)) for e in s.exchanges]
     ]
 
 
-@pytest.mark.parametrize("spec_class", [Binding, Exchange, Queue, RetryPolicy, ConsumerEntry, Service])
+@pytest.mark.parametrize("spec_class", [Binding, Exchange, Queue, Retry, ConsumerEntry, Service])
 def test_spec_objects_are_frozen(spec_class: type) -> None:
     """A generated SERVICE cannot be changed after import, down to the argument maps."""
     values = {field.name: _sample(field.type) for field in dataclasses.fields(spec_class)}

@@ -69,7 +69,7 @@ def put(document: dict[str, Any], path: tuple[str | int, ...], value: str) -> No
 def diagnose(document: dict[str, Any]) -> list[Diagnostic]:
     loaded, found = source.load(yaml.safe_dump(document, allow_unicode=True, width=10_000))
     assert loaded is not None and not found
-    return rules.check(model.build_parts(loaded, set()), loaded)
+    return rules.check(model.build(loaded, set(), "0" * 64))
 
 
 NAME_CHARACTERS = st.characters(
@@ -135,9 +135,9 @@ def test_an_empty_or_zero_legacy_key_is_not_sent_and_says_so(key: str, value: ob
     document["queues"].append({"queue": "plain", key: value})
     loaded, _ = source.load(yaml.safe_dump(document))
     assert loaded is not None
-    parts = model.build_parts(loaded, set())
-    queue = next(entry.spec for entry in parts.queues if entry.spec.name == "plain")
+    built = model.build(loaded, set(), "0" * 64)
+    queue = next(entry.spec for entry in built.queues if entry.spec.name == "plain")
     assert dict(queue.arguments) == {}
-    warnings = [d for d in rules.check(parts, loaded) if d.code == "W409"]
+    warnings = [d for d in rules.check(built) if d.code == "W409"]
     assert [d.path for d in warnings] == [("queues", 2, key)]
     assert f"write it under arguments: {{{key.replace('_', '-')}: " in warnings[0].hints[0]

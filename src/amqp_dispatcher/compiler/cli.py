@@ -206,10 +206,14 @@ def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO) -> int
 
 
 def _counts(result: BuildResult) -> str:
-    model = result.model
-    if model is None:  # pragma: no cover
+    service = result.service
+    if service is None:  # pragma: no cover
         return ""
-    counts = [(len(model.consumers), "consumer"), (len(model.queues), "queue"), (len(model.exchanges), "exchange")]
+    counts = [
+        (len(service.consumers), "consumer"),
+        (len(service.queues), "queue"),
+        (len(service.exchanges), "exchange"),
+    ]
     text = ", ".join(f"{count} {noun}{'s' if count != 1 else ''}" for count, noun in counts)
     warnings = len(result.diagnostics)
     return f" ({text})" + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else "")

@@ -1,14 +1,19 @@
 """Diagnostics: the one record every compiler stage reports a problem with.
 
-Owns the `Diagnostic` record, source spans, config paths and the table of codes. Knows
-nothing of how diagnostics are printed (report.py) or found (the stages).
+Owns the `Diagnostic` record, source spans, config paths, anchors (the key or the value a
+diagnostic points at, placed on the source at the end of the build), the wording of "did you
+mean" and the table of codes. Knows nothing of how diagnostics are printed (report.py) or
+found (the stages).
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from amqp_dispatcher.runtime.logs import safe
 
@@ -34,6 +39,28 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a diagnostic points, before it is placed on the source: the key or the value at a
+    config path, or, when that path is not written, the `otherwise` anchor."""
+
+    path: ConfigPath
+    part: Literal["key", "value"]
+    otherwise: Anchor | None = None
+
+    def or_key(self, path: ConfigPath) -> Anchor:
+        """This anchor, or the key at `path` if this one's path is not written."""
+        return Anchor(self.path, self.part, at_key(path))
+
+
+def at_key(path: ConfigPath) -> Anchor:
+    return Anchor(path, "key")
+
+
+def at_value(path: ConfigPath) -> Anchor:
+    return Anchor(path, "value")
+
+
+@dataclass(frozen=True, slots=True)
 class Code:
     """An entry of the code table: what docs/errors.md documents for each code."""
 
@@ -51,6 +78,7 @@ class Diagnostic:
     path: ConfigPath | None = None
     hints: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    anchor: Anchor | None = None  # where to place it, when the stage had no span
 
     @property
     def is_error(self) -> bool:
@@ -59,6 +87,20 @@ class Diagnostic:
     def sort_key(self) -> tuple[int, int, str, str]:
         span = self.span or Span(0, 0, 0, 0)
         return (span.line, span.column, self.code, self.message)
+
+
+def closest(
+    word: str, candidates: Iterable[str], *, cutoff: float = 0.6, fold: Callable[[str], str] = str
+) -> str | None:
+    """The candidate most like `word`, if any is close enough; `fold` says what to compare."""
+    folded = {fold(candidate): candidate for candidate in candidates}
+    matches = difflib.get_close_matches(fold(word), list(folded), n=1, cutoff=cutoff)
+    return folded[matches[0]] if matches else None
+
+
+def did_you_mean(shown: str) -> str:
+    """The hint for a likely misspelling; `shown` is the close name, quoted as the caller quotes names."""
+    return f"did you mean {shown}?"
 
 
 def shorten(text: str, limit: int = 60) -> str:
@@ -108,48 +150,56 @@ def _quote(key: str) -> str:
 def error(
     code: str,
     message: str,
-    span: Span | None,
+    at: Span | Anchor | None,
     path: ConfigPath | None = None,
     *,
     hints: tuple[str, ...] = (),
     notes: tuple[str, ...] = (),
 ) -> Diagnostic:
-    """An error whose message starts with the config path it concerns, when there is one."""
-    return _make(Severity.ERROR, code, message, span, path, hints, notes)
+    """An error whose message starts with the config path it concerns, when there is one.
+
+    `at` is a span, or an anchor to place at the end of the build (whose path is the
+    diagnostic's unless `path` says otherwise).
+    """
+    return _make(Severity.ERROR, code, message, at, path, hints, notes)
 
 
 def warning(
     code: str,
     message: str,
-    span: Span | None,
+    at: Span | Anchor | None,
     path: ConfigPath | None = None,
     *,
     hints: tuple[str, ...] = (),
     notes: tuple[str, ...] = (),
 ) -> Diagnostic:
-    return _make(Severity.WARNING, code, message, span, path, hints, notes)
+    return _make(Severity.WARNING, code, message, at, path, hints, notes)
 
 
 def _make(
     severity: Severity,
     code: str,
     message: str,
-    span: Span | None,
+    at: Span | Anchor | None,
     path: ConfigPath | None,
     hints: tuple[str, ...],
     notes: tuple[str, ...],
 ) -> Diagnostic:
     assert code in CODES, f"undocumented diagnostic code {code}"
+    anchor = at if isinstance(at, Anchor) else None
+    if path is None and anchor is not None:
+        path = anchor.path
     if path is not None:
         message = f"{format_path(path)}: {message}"
     return Diagnostic(
         code=code,
         severity=severity,
         message=message,
-        span=span,
+        span=at if isinstance(at, Span) else None,
         path=path,
         hints=hints,
         notes=notes,
+        anchor=anchor,
     )
 
 

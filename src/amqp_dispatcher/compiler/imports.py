@@ -1,13 +1,14 @@
 """Import checks: runs the probe in a child process and turns its findings into diagnostics.
 
-Owns where import problems are reported (on the `consumer:` or `startup_handler:` value), the
-time and memory limits, and containing the probe: it runs in a process group of its own, which
-is killed when the probe ends or times out, so that nothing a module started at import outlives
-the build. (A daemon that leaves the group with setsid escapes this; nothing short of a
-container can hold it.) The build waits for the probe process itself, never for its output
-pipes, which a child the module started could hold open. User code never runs in the
-compiler's own process, so a module that patches, exits or blocks cannot take the build with
-it. The contract checks themselves live in probe.py.
+Owns the E2xx codes (as the probe finds them, with "did you mean" for a name it did not find),
+E106 for a reference that names a Python keyword, where import problems point (the `consumer:`
+or `startup_handler:` value), the time and memory limits, and containing the probe: it runs in
+a process group of its own, which is killed when the probe ends or times out, so that nothing a
+module started at import outlives the build. (A daemon that leaves the group with setsid
+escapes this; nothing short of a container can hold it.) The build waits for the probe process
+itself, never for its output pipes, which a child the module started could hold open. User
+code never runs in the compiler's own process, so a module that patches, exits or blocks
+cannot take the build with it. The contract checks themselves live in probe.py.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import ConfigPath, Diagnostic, error, shorten
-from .model import Parts
+from .diagnostics import ConfigPath, Diagnostic, at_value, closest, did_you_mean, error, shorten
+from .model import Model
 from .refs import ImportRef
-from .source import SourceDocument
 
 DEFAULT_TIMEOUT = 60.0
 # Far above what importing a service's modules takes, low enough that a runaway import fails
@@ -55,8 +55,7 @@ class ImportReport:
 
 
 def check(
-    parts: Parts,
-    document: SourceDocument,
+    model: Model,
     *,
     roots: Sequence[str],
     timeout: float = DEFAULT_TIMEOUT,
@@ -64,9 +63,9 @@ def check(
 ) -> ImportReport:
     """Import every referenced module once and check each reference against the contract."""
     report = ImportReport()
-    targets = [Target(entry.path, entry.spec, "consumer") for entry in parts.consumer_refs]
-    if parts.startup_handler is not None:
-        targets.append(Target(parts.startup_handler.path, parts.startup_handler.spec, "startup_handler"))
+    targets = [Target(entry.path, entry.spec, "consumer") for entry in model.consumer_refs]
+    if model.startup_handler is not None:
+        targets.append(Target(model.startup_handler.path, model.startup_handler.spec, "startup_handler"))
     importable = []
     for target in targets:
         keyword = target.ref.keyword_part()
@@ -75,8 +74,7 @@ def check(
                 error(
                     "E106",
                     f"`{keyword}` is a Python keyword, so no import statement can name {shorten(str(target.ref))}",
-                    document.value_span(target.path),
-                    target.path,
+                    at_value(target.path),
                     hints=("rename the module or the name",),
                 )
             )
@@ -85,7 +83,7 @@ def check(
     if importable:
         outcome = _run_probe(importable, roots, timeout, memory_mb)
         report.packages = outcome.get("packages", {})
-        report.diagnostics += _diagnose(importable, outcome, document, timeout)
+        report.diagnostics += _diagnose(importable, outcome, timeout)
     return report
 
 
@@ -183,11 +181,9 @@ def _progress(text: str) -> dict[str, Any]:
     return outcome
 
 
-def _diagnose(
-    targets: list[Target], outcome: dict[str, Any], document: SourceDocument, timeout: float
-) -> list[Diagnostic]:
+def _diagnose(targets: list[Target], outcome: dict[str, Any], timeout: float) -> list[Diagnostic]:
     if "findings" not in outcome:
-        return [_probe_failure(targets, outcome, document, timeout)]
+        return [_probe_failure(targets, outcome, timeout)]
     found: list[Diagnostic] = []
     reported_modules: set[str] = set()
     for target in targets:
@@ -195,7 +191,7 @@ def _diagnose(
         if finding.get("ok"):
             continue
         notes = tuple(finding["notes"])
-        hints = tuple(finding["hints"])
+        hints = _guessed(finding.get("guess")) + tuple(finding["hints"])
         if finding["code"] in ("E201", "E202"):
             if target.ref.module in reported_modules:
                 notes = ()
@@ -205,8 +201,7 @@ def _diagnose(
             error(
                 finding["code"],
                 finding["message"],
-                document.value_span(target.path),
-                target.path,
+                at_value(target.path),
                 hints=hints,
                 notes=notes,
             )
@@ -214,18 +209,27 @@ def _diagnose(
     return found
 
 
-def _probe_failure(
-    targets: list[Target], outcome: dict[str, Any], document: SourceDocument, timeout: float
-) -> Diagnostic:
+def _guessed(guess: dict[str, Any] | None) -> tuple[str, ...]:
+    """The hint for a name the probe did not find, when one it found is close."""
+    close = closest(guess["word"], guess["among"]) if guess else None
+    if guess is None or close is None:
+        return ()
+    within = guess["within"]
+    if guess["kind"] == "module":
+        return (did_you_mean(shorten(".".join(filter(None, [within, close])))),)
+    return (did_you_mean(f"{shorten(within)}:{shorten(close)}"),)
+
+
+def _probe_failure(targets: list[Target], outcome: dict[str, Any], timeout: float) -> Diagnostic:
     module = outcome.get("last_module")
     target = next((t for t in targets if t.ref.module == module), targets[0])
-    span = document.value_span(target.path)
+    anchor = at_value(target.path)
     shown = shorten(str(module))
     if outcome.get("timeout"):
         return error(
             "E208",
             f"importing {shown} did not finish within {timeout:g} s",
-            span,
+            anchor,
             target.path,
             hints=(
                 "a module should not connect or wait at import time; "
@@ -240,7 +244,7 @@ def _probe_failure(
         return error(
             "E202",
             f"the import process could not start (exit status {status})",
-            span,
+            anchor,
             target.path,
             hints=("its last line of error output is below; check the Python that runs dispatcher-build",),
             notes=notes,
@@ -254,7 +258,7 @@ def _probe_failure(
     else:
         ended = f"ended the import process (exit status {status})"
         hints = ("a module must not exit the interpreter when imported",)
-    return error("E202", f"importing {shown} {ended}", span, target.path, hints=hints, notes=notes)
+    return error("E202", f"importing {shown} {ended}", anchor, target.path, hints=hints, notes=notes)
 
 
 def _signal_name(number: int) -> str:

@@ -22,6 +22,7 @@ from typing import NoReturn
 from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError, PublishError
 from amqp_dispatcher.runtime.logs import safe
 from amqp_dispatcher.runtime.settings import ConnectionSettings, from_environment
+from amqp_dispatcher.runtime.spec import Retry
 from amqp_dispatcher.runtime.version import VERSION
 
 from . import output, report
@@ -97,20 +98,21 @@ def _parked(arguments: argparse.Namespace) -> int:
     except UsageError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
         return 2
-    if result.model is None:
+    service = result.service
+    if service is None:
         sys.stderr.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
         return EXIT_CONFIG
     lots = {
-        (consumer.retry.parking_queue, consumer.queue): str(consumer.consumer)
-        for consumer in result.model.consumers
-        if consumer.retry is not None and arguments.queue in (None, consumer.queue)
+        (consumer.on_error.parking_queue, consumer.queue): str(consumer.consumer)
+        for consumer in service.consumers
+        if isinstance(consumer.on_error, Retry) and arguments.queue in (None, consumer.queue)
     }
     if not lots:
         which = f"for queue {arguments.queue!r} " if arguments.queue else ""
         sys.stderr.write(f"amqp-dispatcher: no consumer {which}has on_error: retry, so nothing is parked\n")
         return 2
     try:
-        settings = from_environment(os.environ, default_heartbeat=result.model.heartbeat)
+        settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
         for (parking_queue, work_queue), consumer in sorted(lots.items()):
             _parked_one(arguments.action, settings, parking_queue, work_queue, consumer, arguments.limit)
     except ConfigurationError as exc:

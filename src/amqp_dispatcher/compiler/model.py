@@ -1,169 +1,127 @@
-"""The model: validated data to frozen objects, with every default applied here and nowhere else.
+"""The model: validated data to the runtime's own frozen objects, every default applied here.
 
-Owns the defaults, the merging of the original's `x_*` queue keys into `arguments`, and the
-compiler-side consumer entry (which names its class by reference, not by object). Runs only on
-entries that passed the schema; knows nothing of RabbitMQ's rules or of imports.
+Owns applying the defaults (defaults.py), the merging of the original's `x_*` queue keys into
+`arguments`, and where each built entry is written (its path, its line, the keys it writes):
+facts the later stages' diagnostics need and the runtime does not.
+Builds in one pass, and only the entries that passed the schema; the whole `Service`, with the
+code referred to by `ImportRef`, only when all did. Reports nothing; knows nothing of
+RabbitMQ's rules or of imports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from amqp_dispatcher.runtime.spec import Binding, Exchange, Queue, RetryPolicy
+from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Queue, Service
 
-from .diagnostics import ConfigPath, Diagnostic, error
+from .defaults import (
+    BINDING_DEFAULTS,
+    CONSUMER_DEFAULTS,
+    EXCHANGE_DEFAULTS,
+    LEGACY_ARGUMENT_KEYS,
+    QUEUE_DEFAULTS,
+    RETRY_DEFAULTS,
+    SERVICE_DEFAULTS,
+)
+from .diagnostics import ConfigPath
+from .policies import error_policy, policy_queues
 from .refs import ImportRef
 from .source import SourceDocument
-
-# The one place defaults live. The schema repeats them for editors; a test keeps them equal.
-SERVICE_DEFAULTS: Mapping[str, Any] = {
-    "name": "amqp-dispatcher",
-    "startup_handler": None,
-    "monkey_patch": False,
-    "heartbeat": 20,
-    "shutdown_timeout": 30.0,
-    "startup_timeout": 60.0,
-    "blocking_threshold": None,
-    "on_unroutable": "log",
-    "queues": [],
-    "exchanges": [],
-}
-CONSUMER_DEFAULTS: Mapping[str, Any] = {"consumer_count": 1, "prefetch_count": 1, "on_error": "requeue"}
-RETRY_DEFAULTS: Mapping[str, Any] = {"max_attempts": 5, "delays": [5, 30, 120]}
-QUEUE_DEFAULTS: Mapping[str, Any] = {
-    "durable": True,
-    "auto_delete": False,
-    "exclusive": False,
-    "passive": False,
-    "x_dead_letter_exchange": None,
-    "x_dead_letter_routing_key": None,
-    "x_max_length": None,
-    "x_expires": None,
-    "x_message_ttl": None,
-    "x_queue_type": None,
-    "arguments": {},
-    "bindings": [],
-}
-BINDING_DEFAULTS: Mapping[str, Any] = {"routing_key": "", "arguments": {}}
-EXCHANGE_DEFAULTS: Mapping[str, Any] = {
-    "type": "direct",
-    "durable": True,
-    "auto_delete": False,
-    "internal": False,
-    "passive": False,
-    "arguments": {},
-}
-LEGACY_ARGUMENT_KEYS = (
-    "x_dead_letter_exchange",
-    "x_dead_letter_routing_key",
-    "x_max_length",
-    "x_expires",
-    "x_message_ttl",
-    "x_queue_type",
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerModel:
-    """A consumers[] entry as the compiler sees it: the class is still a reference."""
-
-    consumer: ImportRef
-    queue: str
-    consumer_count: int
-    prefetch_count: int
-    on_error: str
-    retry: RetryPolicy | None
-    line: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServiceModel:
-    """Everything the renderer writes out, every value effective."""
-
-    name: str
-    config_sha256: str
-    monkey_patch: bool
-    heartbeat: int
-    shutdown_timeout: float
-    startup_timeout: float
-    blocking_threshold: float | None
-    on_unroutable: str
-    startup_handler: ImportRef | None
-    exchanges: tuple[Exchange, ...]
-    queues: tuple[Queue, ...]
-    consumers: tuple[ConsumerModel, ...]
-
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry(Generic[T]):
-    """A built entry with the config path it came from, for later diagnostics."""
+    """A built entry and where the config writes it: what diagnostics need beside the spec."""
 
     path: ConfigPath
     spec: T
-    # Where each effective queue argument was written (an x_* key or arguments.<name>).
-    argument_paths: Mapping[str, ConfigPath] = field(default_factory=dict)
+    line: int  # where the entry is written; the generated package names it above a consumer
+    name_line: int = 0  # where an exchange's or a queue's name is written
+    written: frozenset[str] = frozenset()  # the keys its mapping writes
+    # Where a value the model derived was written: a queue's effective arguments (an x_* key or
+    # arguments.<name>), a consumer's parking queue (its own key, or the queue it is named after).
+    origins: Mapping[str, ConfigPath] = field(default_factory=dict)
+    unsent: Mapping[str, Any] = field(default_factory=dict)  # x_* keys written empty or zero
+    repeated: Mapping[str, ConfigPath] = field(default_factory=dict)  # arguments an x_* key sets too
 
 
-@dataclass(slots=True)
-class Parts:
-    """The entries that passed the schema, built; the service is assembled only if all did."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Model:
+    """The built config: the service when every entry passed the schema, and each built entry.
 
-    exchanges: list[Entry[Exchange]] = field(default_factory=list)
-    queues: list[Entry[Queue]] = field(default_factory=list)
-    consumers: list[Entry[ConsumerModel]] = field(default_factory=list)
-    # Finer-grained than whole entries, so that a typo elsewhere in an entry hides nothing:
-    # every well-formed class reference is imported, every well-formed binding checked.
-    consumer_refs: list[Entry[ImportRef]] = field(default_factory=list)
-    bindings: list[Entry[Binding]] = field(default_factory=list)
-    startup_handler: Entry[ImportRef] | None = None
-    # Names written anywhere, even in broken entries, so cross-checks raise no false alarms.
-    exchange_names: set[str] = field(default_factory=set)
-    queue_names: set[str] = field(default_factory=set)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    Finer-grained than whole entries, so that a typo elsewhere in an entry hides nothing: every
+    well-formed class reference is imported, every well-formed binding checked.
+    """
+
+    service: Service[ImportRef, ImportRef] | None
+    exchanges: tuple[Entry[Exchange], ...]
+    queues: tuple[Entry[Queue], ...]
+    bindings: tuple[Entry[Binding], ...]
+    consumers: tuple[Entry[ConsumerEntry[ImportRef]], ...]
+    consumer_refs: tuple[Entry[ImportRef], ...]
+    startup_handler: Entry[ImportRef] | None
+    # Names written anywhere, even in broken entries, so that cross-checks raise no false alarms.
+    exchange_names: frozenset[str]
+    queue_names: frozenset[str]
 
 
-def build_parts(document: SourceDocument, broken: set[ConfigPath]) -> Parts:
+def build(document: SourceDocument, broken: Set[ConfigPath], config_sha256: str) -> Model:
     """Build every entry whose subtree has no error; `broken` holds the paths of errors."""
     data = document.data if isinstance(document.data, dict) else {}
-    parts = Parts()
-    for index, raw in _items(data, "exchanges"):
-        path = ("exchanges", index)
-        parts.exchange_names.update(_name(raw, "exchange"))
-        if _is_clean(path, broken):
-            parts.exchanges.append(Entry(path, build_exchange(raw)))
-    for index, raw in _items(data, "queues"):
-        path = ("queues", index)
-        parts.queue_names.update(_name(raw, "queue"))
-        if _is_clean(path, broken):
-            queue, argument_paths = build_queue(raw, path, parts.diagnostics)
-            parts.queues.append(Entry(path, queue, argument_paths))
-        for binding_index, binding in _items(raw if isinstance(raw, dict) else {}, "bindings"):
-            binding_path = (*path, "bindings", binding_index)
-            if _is_clean(binding_path, broken):
-                parts.bindings.append(Entry(binding_path, build_binding(binding)))
-    for index, raw in _items(data, "consumers"):
-        path = ("consumers", index)
-        ref = raw.get("consumer") if isinstance(raw, dict) else None
-        if isinstance(ref, str) and _is_clean((*path, "consumer"), broken):
-            parts.consumer_refs.append(Entry((*path, "consumer"), ImportRef.parse(ref)))
-        if _is_clean(path, broken):
-            span = document.value_span(path)
-            parts.consumers.append(Entry(path, build_consumer(raw, span.line if span else 0)))
-    handler = data.get("startup_handler")
-    if isinstance(handler, str) and _is_clean(("startup_handler",), broken):
-        parts.startup_handler = Entry(("startup_handler",), ImportRef.parse(handler))
-    return parts
+    where = _Where(document, broken)
+    bindings = tuple(entry for path, raw in _items(data, "queues") for entry in _bindings(raw, path, where))
+    refs = {entry.path[:2]: entry for entry in _consumer_refs(data, where)}
+    exchanges = tuple(_exchange(raw, path, where) for path, raw in where.clean(data, "exchanges"))
+    queues = tuple(_queue(raw, path, bindings, where) for path, raw in where.clean(data, "queues"))
+    consumers = tuple(_consumer(raw, path, refs[path].spec, where) for path, raw in where.clean(data, "consumers"))
+    handler = _startup_handler(data, where)
+    service = None if broken else _service(data, config_sha256, handler, exchanges, queues, consumers)
+    return Model(
+        service=service,
+        exchanges=exchanges,
+        queues=queues,
+        bindings=bindings,
+        consumers=consumers,
+        consumer_refs=tuple(refs.values()),
+        startup_handler=handler,
+        exchange_names=_names(data, "exchanges", "exchange"),
+        queue_names=_names(data, "queues", "queue"),
+    )
 
 
-def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> ServiceModel:
-    """The whole service; call only when no stage reported an error."""
-    settings = {**SERVICE_DEFAULTS, **document.data}
-    return ServiceModel(
+class _Where:
+    """The document as the model reads it: which paths are sound, and on which line each is."""
+
+    def __init__(self, document: SourceDocument, broken: Set[ConfigPath]) -> None:
+        self.document = document
+        self.broken = broken
+
+    def is_clean(self, path: ConfigPath) -> bool:
+        return not any(bad[: len(path)] == path for bad in self.broken)
+
+    def clean(self, data: Mapping[str, Any], key: str) -> list[tuple[ConfigPath, Any]]:
+        return [(path, raw) for path, raw in _items(data, key) if self.is_clean(path)]
+
+    def line(self, path: ConfigPath) -> int:
+        span = self.document.value_span(path)
+        return span.line if span else 0
+
+
+def _service(
+    data: Mapping[str, Any],
+    config_sha256: str,
+    handler: Entry[ImportRef] | None,
+    exchanges: tuple[Entry[Exchange], ...],
+    queues: tuple[Entry[Queue], ...],
+    consumers: tuple[Entry[ConsumerEntry[ImportRef]], ...],
+) -> Service[ImportRef, ImportRef]:
+    settings = {**SERVICE_DEFAULTS, **data}
+    declared = tuple(entry.spec for entry in queues)
+    return Service(
         name=settings["name"],
         config_sha256=config_sha256,
         monkey_patch=settings["monkey_patch"],
@@ -172,27 +130,16 @@ def assemble(document: SourceDocument, parts: Parts, config_sha256: str) -> Serv
         startup_timeout=float(settings["startup_timeout"]),
         blocking_threshold=None if settings["blocking_threshold"] is None else float(settings["blocking_threshold"]),
         on_unroutable=settings["on_unroutable"],
-        startup_handler=parts.startup_handler.spec if parts.startup_handler else None,
-        exchanges=tuple(entry.spec for entry in parts.exchanges),
-        queues=tuple(entry.spec for entry in parts.queues) + _policy_queues(parts),
-        consumers=tuple(entry.spec for entry in parts.consumers),
+        startup_handler=handler.spec if handler else None,
+        exchanges=tuple(entry.spec for entry in exchanges),
+        queues=declared + policy_queues((queue.name for queue in declared), (entry.spec for entry in consumers)),
+        consumers=tuple(entry.spec for entry in consumers),
     )
 
 
-def _policy_queues(parts: Parts) -> tuple[Queue, ...]:
-    """The queues of retry policies that the config does not declare itself, once each."""
-    added: dict[str, Queue] = {}
-    for entry in parts.consumers:
-        if entry.spec.retry is not None:
-            for queue in retry_queues(entry.spec.queue, entry.spec.retry):
-                if queue.name not in parts.queue_names:
-                    added.setdefault(queue.name, queue)
-    return tuple(added.values())
-
-
-def build_exchange(raw: Mapping[str, Any]) -> Exchange:
+def _exchange(raw: Mapping[str, Any], path: ConfigPath, where: _Where) -> Entry[Exchange]:
     values = {**EXCHANGE_DEFAULTS, **raw}
-    return Exchange(
+    exchange = Exchange(
         name=values["exchange"],
         type=values["type"],
         durable=values["durable"],
@@ -201,49 +148,67 @@ def build_exchange(raw: Mapping[str, Any]) -> Exchange:
         passive=values["passive"],
         arguments=_sorted(values["arguments"]),
     )
+    name_line = where.line((*path, "exchange"))
+    return Entry(path=path, spec=exchange, line=where.line(path), name_line=name_line, written=frozenset(raw))
 
 
-def build_queue(
-    raw: Mapping[str, Any], path: ConfigPath, diagnostics: list[Diagnostic]
-) -> tuple[Queue, dict[str, ConfigPath]]:
-    """The queue with the legacy x_* keys merged into its arguments; a clash is an error."""
+def _queue(
+    raw: Mapping[str, Any], path: ConfigPath, bindings: tuple[Entry[Binding], ...], where: _Where
+) -> Entry[Queue]:
+    """The queue with the legacy x_* keys merged into its arguments (the x_* key wins a clash)."""
     values = {**QUEUE_DEFAULTS, **raw}
-    arguments: dict[str, Any] = {}
-    argument_paths: dict[str, ConfigPath] = {}
-    for key in LEGACY_ARGUMENT_KEYS:
-        value = values[key]
-        if value is None:
-            continue
-        name = key.replace("_", "-")
-        if value == "" or value == 0:  # as the original, which sent an x_ key only when it was truthy
-            continue  # rules.py says so (W409)
-        arguments[name] = value
-        argument_paths[name] = (*path, key)
+    arguments, origins, unsent = _legacy_arguments(values, path)
+    repeated: dict[str, ConfigPath] = {}
     for name, value in values["arguments"].items():
+        written = (*path, "arguments", name)
         if name in arguments:
-            legacy = argument_paths[name][-1]
-            diagnostics.append(
-                error(
-                    "E307",
-                    f"argument {name} is set twice, here and by `{legacy}`",
-                    None,
-                    (*path, "arguments", name),
-                    hints=(f"keep one of them; `{legacy}` is the original amqp-dispatcher's spelling",),
-                )
-            )
-            continue
-        arguments[name] = _integral(value)
-        argument_paths[name] = (*path, "arguments", name)
+            repeated[name] = written
+        else:
+            arguments[name], origins[name] = value, written
     queue = Queue(
         name=values["queue"],
         durable=values["durable"],
         auto_delete=values["auto_delete"],
         exclusive=values["exclusive"],
         passive=values["passive"],
-        arguments=_sorted({name: _integral(value) for name, value in arguments.items()}),
-        bindings=tuple(build_binding(binding) for binding in values["bindings"]),
+        arguments=_sorted(arguments),
+        bindings=tuple(entry.spec for entry in bindings if entry.path[:2] == path),
     )
-    return queue, argument_paths
+    return Entry(
+        path=path,
+        spec=queue,
+        line=where.line(path),
+        name_line=where.line((*path, "queue")),
+        written=frozenset(raw),
+        origins=origins,
+        unsent=unsent,
+        repeated=repeated,
+    )
+
+
+def _legacy_arguments(
+    values: Mapping[str, Any], path: ConfigPath
+) -> tuple[dict[str, Any], dict[str, ConfigPath], dict[str, Any]]:
+    """The arguments the x_* keys set, where each is written, and the keys not sent: as the
+    original, which sent an x_ key only when it was truthy (rules.py says so, W409)."""
+    arguments: dict[str, Any] = {}
+    origins: dict[str, ConfigPath] = {}
+    unsent: dict[str, Any] = {}
+    for key in LEGACY_ARGUMENT_KEYS:
+        value = values[key]
+        if value == "" or value == 0:
+            unsent[key] = value
+        elif value is not None:
+            name = key.replace("_", "-")
+            arguments[name], origins[name] = value, (*path, key)
+    return arguments, origins, unsent
+
+
+def _bindings(raw: Any, path: ConfigPath, where: _Where) -> Iterator[Entry[Binding]]:
+    """A queue's bindings, each on its own: a binding is checked even when its queue is broken."""
+    for binding_path, binding in _items(raw if isinstance(raw, dict) else {}, "bindings", path):
+        if where.is_clean(binding_path):
+            yield Entry(path=binding_path, spec=build_binding(binding), line=where.line(binding_path))
 
 
 def build_binding(raw: Mapping[str, Any]) -> Binding:
@@ -255,75 +220,54 @@ def build_binding(raw: Mapping[str, Any]) -> Binding:
     )
 
 
-def build_consumer(raw: Mapping[str, Any], line: int) -> ConsumerModel:
+def _consumer_refs(data: Mapping[str, Any], where: _Where) -> Iterator[Entry[ImportRef]]:
+    """Every well-formed consumer reference, even in an entry broken elsewhere."""
+    for path, raw in _items(data, "consumers"):
+        ref = raw.get("consumer") if isinstance(raw, dict) else None
+        ref_path = (*path, "consumer")
+        if isinstance(ref, str) and where.is_clean(ref_path):
+            yield Entry(path=ref_path, spec=ImportRef.parse(ref), line=where.line(ref_path))
+
+
+def _startup_handler(data: Mapping[str, Any], where: _Where) -> Entry[ImportRef] | None:
+    handler, path = data.get("startup_handler"), ("startup_handler",)
+    if not isinstance(handler, str) or not where.is_clean(path):
+        return None
+    return Entry(path=path, spec=ImportRef.parse(handler), line=where.line(path))
+
+
+def _consumer(
+    raw: Mapping[str, Any], path: ConfigPath, ref: ImportRef, where: _Where
+) -> Entry[ConsumerEntry[ImportRef]]:
     values = {**CONSUMER_DEFAULTS, **raw}
-    retry = build_retry(values["queue"], values.get("retry") or {}) if values["on_error"] == "retry" else None
-    return ConsumerModel(
-        consumer=ImportRef.parse(values["consumer"]),
+    retry = {**RETRY_DEFAULTS, **(values.get("retry") or {})}
+    consumer = ConsumerEntry(
+        consumer=ref,
         queue=values["queue"],
         consumer_count=int(values["consumer_count"]),
         prefetch_count=int(values["prefetch_count"]),
-        on_error=values["on_error"],
-        retry=retry,
-        line=line,
+        on_error=error_policy(values["on_error"], values["queue"], retry),
+    )
+    written = "parking_queue" in (values.get("retry") or {})
+    parking = (*path, "retry", "parking_queue") if written else (*path, "queue")
+    return Entry(
+        path=path,
+        spec=consumer,
+        line=where.line(path),
+        written=frozenset(raw),
+        origins={"parking_queue": parking},
     )
 
 
-def build_retry(queue: str, raw: Mapping[str, Any]) -> RetryPolicy:
-    values = {**RETRY_DEFAULTS, **raw}
-    delays = tuple(float(delay) for delay in values["delays"])
-    return RetryPolicy(
-        max_attempts=int(values["max_attempts"]),
-        delays=delays,
-        delay_queues=tuple(f"{queue}.retry.{_delay_label(delay)}" for delay in delays),
-        parking_queue=values.get("parking_queue") or f"{queue}.parked",
-    )
-
-
-def retry_queues(queue: str, retry: RetryPolicy) -> list[Queue]:
-    """The queues a retry policy needs: one per delay, dead-lettering back to the work queue,
-    and the parking queue. All durable, so that a waiting message survives a broker restart."""
-    queues: dict[str, Queue] = {}
-    for delay, name in zip(retry.delays, retry.delay_queues, strict=True):
-        arguments = {
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": queue,
-            "x-message-ttl": round(delay * 1000),
-        }
-        queues[name] = _plain_queue(name, arguments)
-    queues[retry.parking_queue] = _plain_queue(retry.parking_queue, {})
-    return list(queues.values())
-
-
-def _plain_queue(name: str, arguments: dict[str, Any]) -> Queue:
-    return Queue(
-        name=name,
-        durable=True,
-        auto_delete=False,
-        exclusive=False,
-        passive=False,
-        arguments=_sorted(arguments),
-        bindings=(),
-    )
-
-
-def _delay_label(seconds: float) -> str:
-    milliseconds = round(seconds * 1000)
-    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
-
-
-def _items(data: Mapping[str, Any], key: str) -> list[tuple[int, Any]]:
+def _items(data: Mapping[str, Any], key: str, within: ConfigPath = ()) -> list[tuple[ConfigPath, Any]]:
+    """(path, item) of each item of a list, wherever it is written."""
     value = data.get(key)
-    return list(enumerate(value)) if isinstance(value, list) else []
+    return [((*within, key, index), item) for index, item in enumerate(value)] if isinstance(value, list) else []
 
 
-def _name(raw: Any, key: str) -> set[str]:
-    name = raw.get(key) if isinstance(raw, dict) else None
-    return {name} if isinstance(name, str) else set()
-
-
-def _is_clean(path: ConfigPath, broken: set[ConfigPath]) -> bool:
-    return not any(bad[: len(path)] == path for bad in broken)
+def _names(data: Mapping[str, Any], key: str, name_key: str) -> frozenset[str]:
+    names = (raw.get(name_key) if isinstance(raw, dict) else None for _, raw in _items(data, key))
+    return frozenset(name for name in names if isinstance(name, str))
 
 
 def _sorted(arguments: Mapping[str, Any]) -> dict[str, Any]:

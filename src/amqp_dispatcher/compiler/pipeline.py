@@ -1,10 +1,11 @@
 """The build pipeline: config bytes in, diagnostics and the package's files out.
 
-Owns the order of the stages and what each may see: source -> validate -> model -> rules and
+Owns the order of the stages, one straight line: source -> validate -> model -> rules ->
 imports -> render. Every stage reports into one list, so that one run shows every problem;
-a stage skips the entries an earlier stage found broken, so that no error cascades. A file
-above the reader's size limit is refused before it is decoded. Writes nothing to disk
-(output.py does).
+the model skips the entries an earlier stage found broken, so that no error cascades. Stages
+point their diagnostics at a key or a value of the config; they are placed on the file's text
+once, at the end. A file above the reader's size limit is refused before it is decoded.
+Knows no stage's codes; writes nothing to disk (output.py does).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from . import imports, model, render, rules, source, validate
-from .diagnostics import ConfigPath, Diagnostic, Span, error
-from .model import ServiceModel
+from amqp_dispatcher.runtime.spec import Service
 
-_VALUE_CODES = {"E103", "E104", "E105", "E106", "E107"}
+from . import imports, model, render, rules, source, validate
+from .diagnostics import Diagnostic
+from .refs import ImportRef
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,7 +36,7 @@ class BuildResult:
     text: str | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: dict[str, str] | None = None
-    model: ServiceModel | None = None
+    service: Service[ImportRef, ImportRef] | None = None  # set with `files`
 
     @property
     def error_count(self) -> int:
@@ -50,7 +51,7 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     too_large = source.check_size(data)
     if too_large:  # not decoded: the text is only needed for snippets, and E008 has none
         return BuildResult(config_name=config_name, text=None, diagnostics=[too_large])
-    text, problem = _decode(data)
+    text, problem = source.decode(data)
     result = BuildResult(config_name=config_name, text=text)
     if problem:
         result.text = data.decode("utf-8", errors="replace")  # for the snippet
@@ -61,69 +62,26 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     result.diagnostics += found
     if document is None:
         return result
-    owned = {d.path for d in found if d.path is not None} | document.refused
-    result.diagnostics += _schema_problems(document, owned)
+    result.diagnostics += validate.validate(document, reported={d.path for d in found if d.path is not None})
     broken = {d.path for d in result.diagnostics if d.is_error and d.path is not None} | document.refused
-    parts = model.build_parts(document, broken)
-    result.diagnostics += parts.diagnostics
-    result.diagnostics += rules.check(parts, document)
+    built = model.build(document, broken, hashlib.sha256(data).hexdigest())
+    result.diagnostics += rules.check(built)
     report = imports.check(
-        parts, document, roots=options.roots, timeout=options.import_timeout, memory_mb=options.import_memory_mb
+        built, roots=options.roots, timeout=options.import_timeout, memory_mb=options.import_memory_mb
     )
     result.diagnostics += report.diagnostics
     result.diagnostics = _finish(result.diagnostics, document)
     if result.error_count == 0 and not (options.strict and result.diagnostics):
-        sha256 = hashlib.sha256(data).hexdigest()
-        result.model = model.assemble(document, parts, sha256)
+        result.service = built.service
         result.files = render.render(
-            result.model, config_name=_base_name(config_name), package=options.package, packages=report.packages
+            built, config_name=_base_name(config_name), package=options.package, packages=report.packages
         )
     return result
 
 
-def _decode(data: bytes) -> tuple[str | None, Diagnostic | None]:
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        return None, error(
-            "E007",
-            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot start a character",
-            Span(line, column, line, column + 1),
-            hints=("save the file as UTF-8",),
-        )
-
-
-def _schema_problems(document: source.SourceDocument, owned: set[ConfigPath]) -> list[Diagnostic]:
-    """Schema problems, except where reading the YAML already explained the value better.
-
-    `owned` holds the paths the source stage reported on (an unsupported tag, `.inf`, an unsafe
-    character); the document's YAML 1.1 ambiguities are reported here, unless they sit under an
-    unknown key. A mapping that lost a key to an unsafe character is not said to miss that key.
-    """
-    schema = validate.validate(document)
-    unknown = {d.path for d in schema if d.code == "E101" and d.path is not None}
-    ambiguous = {
-        path: diagnostic
-        for path, diagnostic in document.ambiguous.items()
-        if not any(path[: len(bad)] == bad for bad in unknown)
-    }
-    owned = owned | set(ambiguous)
-    schema = [
-        d
-        for d in schema
-        if not (d.code in _VALUE_CODES and d.path in owned) and not (d.code == "E102" and d.path in document.incomplete)
-    ]
-    return schema + list(ambiguous.values())
-
-
 def _finish(diagnostics: list[Diagnostic], document: source.SourceDocument) -> list[Diagnostic]:
-    """Place diagnostics that only know their path, drop repeats, and sort by position."""
-    placed = [
-        replace(d, span=document.key_span(d.path)) if d.span is None and d.path is not None else d for d in diagnostics
-    ]
+    """Place diagnostics that point at a key or a value, drop repeats, and sort by position."""
+    placed = [replace(d, span=document.place(d.anchor)) if d.anchor is not None else d for d in diagnostics]
     unique = {(d.code, d.span, d.message): d for d in placed}
     return sorted(unique.values(), key=Diagnostic.sort_key)
 

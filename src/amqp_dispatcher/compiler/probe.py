@@ -4,14 +4,14 @@ Run by imports.py as `python -m amqp_dispatcher.compiler.probe FOLDER`: it reads
 from FOLDER/request.json and writes JSON lines to FOLDER/results.jsonl as it goes, so that a
 module that hangs or kills the process can still be named. Owns the consumer contract checks,
 which need the live objects: a class, creatable without arguments, with `consume(amqp, msg)`
-and `shutdown(exception)`; a startup handler callable with no arguments. Before any user code
-runs it caps its own memory (the request's `memory_mb`), so that a runaway import ends in a
-MemoryError. Imports only the standard library.
+and `shutdown(exception)`; a startup handler callable with no arguments. A name that is not
+found comes with the names that are (a finding's `guess`), and imports.py says which is close.
+Before any user code runs it caps its own memory (the request's `memory_mb`), so that a runaway
+import ends in a MemoryError. Imports only the standard library.
 """
 
 from __future__ import annotations
 
-import difflib
 import gc
 import importlib
 import importlib.metadata
@@ -155,19 +155,14 @@ class _Probe:
         return _finding("E202", message, hints=[hint], notes=[_user_traceback(exc)])
 
     def _not_found(self, name: str, missing: str) -> Finding:
-        parent = missing.rpartition(".")[0]
-        places = self._submodules(parent)
-        leaf = missing.rpartition(".")[2]
-        close = _close_matches(leaf, places)
-        hints = []
-        if close:
-            hints.append(f"did you mean {_short('.'.join(filter(None, [parent, close])))}?")
-        hints.append(
+        parent, _, leaf = missing.rpartition(".")
+        hint = (
             "modules are imported from the current directory and each --path directory; "
             "run dispatcher-build from the project root, or add --path DIR"
         )
         message = f"cannot import {_short(name)}: there is no module named {_short(missing)}"
-        return _finding("E201", message, hints=hints)
+        guess = _guess(leaf, self._submodules(parent), "module", parent)
+        return _finding("E201", message, hints=[hint], guess=guess)
 
     def _submodules(self, parent: str) -> list[str]:
         if not parent:
@@ -273,10 +268,8 @@ def _required_parameters(cls: type) -> list[str]:
 
 def _attribute_missing(module: Any, module_name: str, attr: str) -> Finding:
     names = [name for name in dir(module) if not name.startswith("__")]
-    close = _close_matches(attr, names)
-    module_name = _short(module_name)
-    hints = [f"did you mean {module_name}:{_short(close)}?"] if close else []
-    return _finding("E203", f"module {module_name} has no attribute {_short(attr)}", hints=hints)
+    guess = _guess(attr, names, "attribute", module_name)
+    return _finding("E203", f"module {_short(module_name)} has no attribute {_short(attr)}", guess=guess)
 
 
 def _signature_text(function: Any) -> str:
@@ -380,11 +373,6 @@ def _is_self_or_parent(missing: str, wanted: str) -> bool:
     return wanted == missing or wanted.startswith(missing + ".")
 
 
-def _close_matches(word: str, candidates: list[str]) -> str | None:
-    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return _short(text.splitlines()[0], 200) if text else "(no message)"
@@ -399,8 +387,22 @@ def _short(text: str, limit: int = 60) -> str:
     return f"{escaped[:limit]}... ({len(text):,} characters)"
 
 
-def _finding(code: str, message: str, *, hints: list[str] | None = None, notes: list[str] | None = None) -> Finding:
-    return {"code": code, "message": message, "hints": hints or [], "notes": notes or []}
+def _finding(
+    code: str,
+    message: str,
+    *,
+    hints: list[str] | None = None,
+    notes: list[str] | None = None,
+    guess: dict[str, Any] | None = None,
+) -> Finding:
+    finding = {"code": code, "message": message, "hints": hints or [], "notes": notes or []}
+    return {**finding, "guess": guess} if guess else finding
+
+
+def _guess(word: str, among: list[str], kind: str, within: str) -> dict[str, Any]:
+    """A name not found, and the names found instead: a module's or package's (`within`)
+    submodules (kind "module") or attributes (kind "attribute")."""
+    return {"word": word, "among": among, "kind": kind, "within": within}
 
 
 if __name__ == "__main__":

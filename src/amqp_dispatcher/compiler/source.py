@@ -29,7 +29,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .diagnostics import ConfigPath, Diagnostic, Span, error, shorten
+from .diagnostics import Anchor, ConfigPath, Diagnostic, Span, error, shorten
 
 _PLAIN = "tag:amqp-dispatcher,2026:plain"
 _TAG = "tag:yaml.org,2002:"
@@ -108,6 +108,12 @@ class SourceDocument:
             return located.key
         return self.value_span(path)
 
+    def place(self, anchor: Anchor) -> Span | None:
+        """Where an anchor points: its own path if written, else the last of its choices."""
+        while anchor.otherwise is not None and anchor.path not in self.positions:
+            anchor = anchor.otherwise
+        return self.key_span(anchor.path) if anchor.part == "key" else self.value_span(anchor.path)
+
 
 class _Resolver(yaml.resolver.BaseResolver):
     """Marks untagged plain scalars so that we resolve them with YAML 1.2 rules ourselves."""
@@ -158,6 +164,22 @@ def check_size(data: bytes, limits: Limits = LIMITS) -> Diagnostic | None:
         None,
         hints=(_limits_hint(limits),),
     )
+
+
+def decode(data: bytes) -> tuple[str | None, Diagnostic | None]:
+    """The file's text (a byte order mark dropped), or why it is not UTF-8 (E007)."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, error(
+            "E007",
+            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot start a character",
+            Span(line, column, line, column + 1),
+            hints=("save the file as UTF-8",),
+        )
 
 
 def load(text: str, limits: Limits = LIMITS) -> tuple[SourceDocument | None, list[Diagnostic]]:

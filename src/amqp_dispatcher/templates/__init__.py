@@ -1,4 +1,4 @@
 """Jinja2 templates of the generated service package, shipped as package data.
 
-The templates only lay out rows that the render stage prepared; they hold no logic.
+The templates only place text that the render stage wrote; they hold no logic.
 """
