@@ -1,13 +1,13 @@
 """`dispatcher-build`: the command line of the compiler.
 
-Owns arguments, exit codes and where output goes: diagnostics to stderr in text format, to
-stdout as JSON or GitHub annotations. Exit codes: 0 built (or up to date), 1 config errors
-(or a stale package with --check, or warnings with --strict), 2 usage error, 3 internal error.
+Owns arguments, exit statuses (`BuildStatus`) and where output goes: diagnostics to stderr in
+text format, to stdout as JSON or GitHub annotations.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import os
 import sys
 import traceback
@@ -19,10 +19,18 @@ from amqp_dispatcher.runtime.version import VERSION
 from amqp_dispatcher.schema import schema_text
 
 from . import output, report
-from .imports import DEFAULT_MEMORY_MB
+from .imports import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from .pipeline import BuildOptions, BuildResult, build
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+class BuildStatus(enum.IntEnum):
+    """How dispatcher-build ends: the compiler's own table, apart from the service's
+    (`amqp_dispatcher.runtime.errors.ExitStatus`), since CI reads it as pass or fail."""
+
+    OK = 0  # built, or up to date
+    INVALID = 1  # config errors, a stale package with --check, or warnings with --strict
+    USAGE = 2  # the command line, or a file it names, is wrong
+    INTERNAL = 3  # a bug in dispatcher-build
 
 
 class UsageError(Exception):
@@ -44,20 +52,21 @@ def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stde
         return _dispatch(arguments, out, err)
     except UsageError as exc:
         err.write(f"dispatcher-build: error: {exc}\n")
-        return EXIT_USAGE
+        return BuildStatus.USAGE
     except output.OutputError as exc:
         err.write(f"dispatcher-build: error: {exc}\n")
-        return EXIT_USAGE
+        return BuildStatus.USAGE
     except Exception:  # noqa: BLE001 - last resort: a bug in dispatcher-build, not in the config
         err.write(f"dispatcher-build {VERSION}: internal error, please report it:\n{traceback.format_exc()}")
-        return EXIT_INTERNAL
+        return BuildStatus.INTERNAL
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dispatcher-build",
         description="Check an amqp-dispatcher config and compile it into a frozen Python service package.",
-        epilog="Exit status: 0 built or up to date, 1 config errors or stale package, 2 usage error, 3 internal error.",
+        epilog=f"Exit status: {BuildStatus.OK:d} built or up to date, {BuildStatus.INVALID:d} config errors or stale "
+        f"package, {BuildStatus.USAGE:d} usage error, {BuildStatus.INTERNAL:d} internal error.",
     )
     parser.add_argument("config", nargs="?", help="the YAML configuration, e.g. config.yml")
     parser.add_argument("-o", "--output", metavar="DIR", help="the package directory to write, e.g. service/")
@@ -78,9 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--import-timeout",
         type=_seconds,
-        default=60.0,
+        default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="time allowed to import the configured modules (default: 60)",
+        help=f"time allowed to import the configured modules (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--import-memory",
@@ -97,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if arguments.print_schema:
         out.write(schema_text())
-        return EXIT_OK
+        return BuildStatus.OK
     if not arguments.config:
         raise UsageError("name the config file: dispatcher-build config.yml -o service/")
     if not arguments.output:
@@ -120,14 +129,14 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if result.failed(strict=arguments.strict):
         if arguments.format == "text":
             err.write(f"{report.summary(result.diagnostics, result.config_name)}; nothing written\n")
-        return EXIT_INVALID
+        return BuildStatus.INVALID
     assert result.files is not None
     if arguments.check:
         return _check(result.files, target, out, err)
     output.write(result.files, target)
     if arguments.format == "text":
         out.write(f"built {arguments.output} from {result.config_name}{_counts(result)}\n")
-    return EXIT_OK
+    return BuildStatus.OK
 
 
 def compile_file(
@@ -197,12 +206,12 @@ def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO) -> int
     comparison = output.compare(files, target)
     if comparison.is_current:
         out.write(f"{target} is up to date\n")
-        return EXIT_OK
+        return BuildStatus.OK
     err.write(f"{target} is stale: {'; '.join(comparison.reasons)}\n")
     if comparison.diff:
         err.write(comparison.diff)
     err.write(f"rebuild it: dispatcher-build <config> -o {target}\n")
-    return EXIT_INVALID
+    return BuildStatus.INVALID
 
 
 def _counts(result: BuildResult) -> str:

@@ -3,7 +3,8 @@
 Owns one check: both commands compile a config, so they need the compiler's libraries (the
 `build` extra), which a production install leaves out. Without them, each command says in one
 line which install it needs, instead of failing with a traceback on its first import. Imports
-only the standard library until that check has passed.
+only the standard library and the runtime's exit statuses (which need nothing else) until that
+check has passed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import importlib.util
 import sys
 from typing import NoReturn
 
+from amqp_dispatcher.runtime.errors import ExitStatus
+
 # The compiler's own dependencies: the `build` extra of pyproject.toml.
 BUILD_LIBRARIES = ("jinja2", "jsonschema", "yaml")
-EXIT_ENVIRONMENT = 2
 
 
 def missing_build_libraries() -> list[str]:
@@ -45,4 +47,4 @@ def _require_compiler(command: str) -> None:
             f"({', '.join(missing)} missing): pip install 'amqp-dispatcher[build]'; in production, run the "
             "package that dispatcher-build wrote instead: python -m service\n"
         )
-        sys.exit(EXIT_ENVIRONMENT)
+        sys.exit(ExitStatus.CONFIG)  # the environment is wrong

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError, PublishError
+from amqp_dispatcher.runtime.errors import BrokerError, ConfigurationError, ExitStatus, PublishError
 from amqp_dispatcher.runtime.logs import safe
 from amqp_dispatcher.runtime.settings import ConnectionSettings, from_environment
 from amqp_dispatcher.runtime.spec import Retry
@@ -27,10 +27,12 @@ from amqp_dispatcher.runtime.version import VERSION
 
 from . import output, report
 from .cli import UsageError, compile_file
+from .imports import DEFAULT_TIMEOUT
 
 _PACKAGE = "_amqp_dispatcher_service"
-# Exit statuses of the runtime's table: 2 is a config or import error.
-EXIT_CONFIG = 2
+# --validate answers as the original's did: 0 valid, 1 not (an unreadable file included). Every
+# other answer of this command is the service's table, ExitStatus.
+VALID, INVALID = 0, 1
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -47,19 +49,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "parked":
         return _parked(arguments)
     try:
-        result = compile_file(arguments.config, arguments.path, 60.0, strict=False, package=_PACKAGE)
+        result = compile_file(arguments.config, arguments.path, DEFAULT_TIMEOUT, strict=False, package=_PACKAGE)
     except UsageError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
-        # --validate answers 0 or 1, as the original's did (an unreadable file was an error of 1).
-        return 1 if arguments.validate else 2
+        return INVALID if arguments.validate else ExitStatus.CONFIG
     if result.diagnostics:
         sys.stderr.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
     if result.files is None:
         sys.stderr.write(f"{report.summary(result.diagnostics, result.config_name)}\n")
-        return 1 if arguments.validate else EXIT_CONFIG
+        return INVALID if arguments.validate else ExitStatus.CONFIG
     if arguments.validate:
         sys.stdout.write(f"{result.config_name} is valid\n")
-        return 0
+        return VALID
     _exec_service(result.files, arguments.path)
 
 
@@ -94,14 +95,14 @@ def _parser() -> argparse.ArgumentParser:
 def _parked(arguments: argparse.Namespace) -> int:
     """`parked ls|replay`: the parking queues come from the config, the connection from the environment."""
     try:
-        result = compile_file(arguments.config, arguments.path, 60.0, strict=False, package=_PACKAGE)
+        result = compile_file(arguments.config, arguments.path, DEFAULT_TIMEOUT, strict=False, package=_PACKAGE)
     except UsageError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
-        return 2
+        return ExitStatus.CONFIG
     service = result.service
     if service is None:
         sys.stderr.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
-        return EXIT_CONFIG
+        return ExitStatus.CONFIG
     lots = {
         (consumer.on_error.parking_queue, consumer.queue): str(consumer.consumer)
         for consumer in service.consumers
@@ -110,18 +111,18 @@ def _parked(arguments: argparse.Namespace) -> int:
     if not lots:
         which = f"for queue {arguments.queue!r} " if arguments.queue else ""
         sys.stderr.write(f"amqp-dispatcher: no consumer {which}has on_error: retry, so nothing is parked\n")
-        return 2
+        return ExitStatus.CONFIG
     try:
         settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
         for (parking_queue, work_queue), consumer in sorted(lots.items()):
             _parked_one(arguments.action, settings, parking_queue, work_queue, consumer, arguments.limit)
     except ConfigurationError as exc:
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
-        return 2
+        return ExitStatus.CONFIG
     except (BrokerError, PublishError) as exc:  # refused, unreachable, or the work queue is gone
         sys.stderr.write(f"amqp-dispatcher: error: {exc}\n")
-        return 3
-    return 0
+        return ExitStatus.BROKER
+    return ExitStatus.OK
 
 
 def _parked_one(
