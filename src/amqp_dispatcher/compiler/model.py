@@ -10,6 +10,7 @@ RabbitMQ's rules or of imports.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -119,22 +120,36 @@ def _service(
     queues: tuple[Entry[Queue], ...],
     consumers: tuple[Entry[ConsumerEntry[ImportRef]], ...],
 ) -> Service[ImportRef, ImportRef]:
-    settings = {**SERVICE_DEFAULTS, **data}
     declared = tuple(entry.spec for entry in queues)
     return Service(
-        name=settings["name"],
+        **_settings({**SERVICE_DEFAULTS, **data}),
         config_sha256=config_sha256,
-        monkey_patch=settings["monkey_patch"],
-        heartbeat=int(settings["heartbeat"]),
-        shutdown_timeout=float(settings["shutdown_timeout"]),
-        startup_timeout=float(settings["startup_timeout"]),
-        blocking_threshold=None if settings["blocking_threshold"] is None else float(settings["blocking_threshold"]),
-        on_unroutable=settings["on_unroutable"],
         startup_handler=handler.spec if handler else None,
         exchanges=tuple(entry.spec for entry in exchanges),
         queues=declared + policy_queues((queue.name for queue in declared), (entry.spec for entry in consumers)),
         consumers=tuple(entry.spec for entry in consumers),
     )
+
+
+# The service's own settings are read by their field's name and written as its declared type, so
+# that a new setting needs no line here: a field in runtime/spec.py, a key in the schema and a
+# default in defaults.py. (JSON Schema counts 20.0 as an integer and 20 as a number.)
+_AS_TYPE: Mapping[str, Any] = {
+    "str": str,
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "float | None": lambda value: None if value is None else float(value),
+}
+_BUILT_FROM_ENTRIES = frozenset({"config_sha256", "startup_handler", "exchanges", "queues", "consumers"})
+
+
+def _settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        spec.name: _AS_TYPE[str(spec.type)](values[spec.name])
+        for spec in dataclasses.fields(Service)
+        if spec.name not in _BUILT_FROM_ENTRIES
+    }
 
 
 def _exchange(raw: Mapping[str, Any], path: ConfigPath, where: _Where) -> Entry[Exchange]:
