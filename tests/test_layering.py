@@ -80,3 +80,17 @@ def test_the_runtime_logs_only_through_loggers_that_escape_what_they_interpolate
     if path.name == "logs.py":
         return
     assert "logging.getLogger(" not in path.read_text(), f"{path.name}: use logs.get_logger"
+
+
+def test_above_the_transport_seam_only_the_runner_and_the_parked_command_choose_a_transport() -> None:
+    """Everything else reaches the broker through runtime/transport.py's interface."""
+    choosers = {
+        str(path.relative_to(PACKAGE))
+        for path in sources("runtime")
+        if path.parent.name not in ("pika_transport", "memory")
+        and any(
+            name.split(".")[-1] in ("pika_transport", "memory") or ".pika_transport" in name or ".memory" in name
+            for name in imports_of(path)
+        )
+    }
+    assert choosers == {"runtime/runner.py", "runtime/parked.py"}
