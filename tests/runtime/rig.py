@@ -15,7 +15,7 @@ from amqp_dispatcher.runtime.memory import MemoryBroker, MemoryTransport
 from amqp_dispatcher.runtime.pool import ConsumerPool
 from amqp_dispatcher.runtime.publisher import Publisher
 from amqp_dispatcher.runtime.settings import parse_url
-from amqp_dispatcher.runtime.spec import ConsumerEntry, ErrorPolicy, Exchange, Queue, Requeue, Retry
+from amqp_dispatcher.runtime.spec import ConsumerEntry, ErrorPolicy, Exchange, Queue, Requeue, Retry, Service
 
 SETTINGS = parse_url("amqp://guest:guest@memory/", default_heartbeat=20)
 
@@ -31,6 +31,27 @@ def queue(name: str, **arguments: Any) -> Queue:
     return Queue(
         name=name, durable=True, auto_delete=False, exclusive=False, passive=False, arguments=arguments, bindings=()
     )
+
+
+def service(
+    consumers: tuple[ConsumerEntry[Any], ...],
+    queues: tuple[Queue, ...],
+    exchanges: tuple[Exchange, ...] = (),
+    **settings: Any,
+) -> Service[Any, Any]:
+    """A service as a generated package describes it, with quiet defaults for a unit test."""
+    defaults: dict[str, Any] = {
+        "name": "test",
+        "config_sha256": "0" * 64,
+        "monkey_patch": False,
+        "heartbeat": 20,
+        "shutdown_timeout": 5.0,
+        "startup_timeout": 10.0,
+        "blocking_threshold": 0.0,  # no watchdog thread in a unit test
+        "on_unroutable": "log",
+        "startup_handler": None,
+    }
+    return Service(**{**defaults, **settings}, exchanges=exchanges, queues=queues, consumers=consumers)
 
 
 def retry_policy(max_attempts: int = 3, queue_name: str = "q") -> Retry:

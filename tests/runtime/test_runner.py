@@ -21,7 +21,7 @@ from amqp_dispatcher.runtime.memory import MemoryBroker, MemoryTransport
 from amqp_dispatcher.runtime.runner import ServiceRunner
 from amqp_dispatcher.runtime.spec import ConsumerEntry, Requeue, Service
 
-from .rig import SETTINGS, queue, wait_for
+from .rig import SETTINGS, queue, service, wait_for
 
 events: list[Any] = []
 release = gevent.event.Event()
@@ -45,27 +45,13 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervisor_module, "RECONNECT_CAP", 0.005)
 
 
-def service(count: int = 2) -> Service[Any, Any]:
-    return Service(
-        name="test",
-        config_sha256="0" * 64,
-        monkey_patch=False,
-        heartbeat=20,
-        shutdown_timeout=5.0,
-        startup_timeout=0.2,
-        blocking_threshold=0.0,  # no watchdog thread in a unit test
-        on_unroutable="log",
-        startup_handler=None,
-        exchanges=(),
-        queues=(queue("work"),),
-        consumers=(
-            ConsumerEntry(consumer=Holding, queue="work", consumer_count=count, prefetch_count=5, on_error=Requeue()),
-        ),
-    )
+def described(count: int = 2) -> Service[Any, Any]:
+    entry = ConsumerEntry(consumer=Holding, queue="work", consumer_count=count, prefetch_count=5, on_error=Requeue())
+    return service((entry,), (queue("work"),), startup_timeout=0.2)
 
 
 def start(broker: MemoryBroker, count: int = 2) -> tuple[ServiceRunner, gevent.Greenlet[Any, int]]:
-    runner = ServiceRunner(service(count), SETTINGS, MemoryTransport(broker))
+    runner = ServiceRunner(described(count), SETTINGS, MemoryTransport(broker))
     return runner, gevent.spawn(runner.run)
 
 

@@ -21,7 +21,7 @@ from amqp_dispatcher.runtime.pool import ConsumerPool
 from amqp_dispatcher.runtime.publisher import Publisher
 from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Queue, Requeue, Service
 
-from .rig import SETTINGS, wait_for
+from .rig import SETTINGS, service, wait_for
 
 consumed: list[bytes] = []
 
@@ -43,43 +43,22 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pool_module, "BACKOFF_CAP", 0.005)
 
 
-def service(startup_timeout: float = 10.0, **queue_arguments: Any) -> Service[Any, Any]:
-    return Service(
-        name="test",
-        config_sha256="0" * 64,
-        monkey_patch=False,
-        heartbeat=20,
-        shutdown_timeout=5.0,
-        startup_timeout=startup_timeout,
-        blocking_threshold=None,
-        on_unroutable="log",
-        startup_handler=None,
-        exchanges=(
-            Exchange(
-                name="events",
-                type="topic",
-                durable=True,
-                auto_delete=False,
-                internal=False,
-                passive=False,
-                arguments={},
-            ),
-        ),
-        queues=(
-            Queue(
-                name="work",
-                durable=True,
-                auto_delete=False,
-                exclusive=False,
-                passive=False,
-                arguments=queue_arguments,
-                bindings=(Binding(exchange="events", routing_key="order.*", arguments={}),),
-            ),
-        ),
-        consumers=(
-            ConsumerEntry(consumer=Collector, queue="work", consumer_count=2, prefetch_count=5, on_error=Requeue()),
-        ),
+def described(startup_timeout: float = 10.0, **queue_arguments: Any) -> Service[Any, Any]:
+    """Topic exchange `events` routes order.* to queue `work`, which two Collectors consume."""
+    work = Queue(
+        name="work",
+        durable=True,
+        auto_delete=False,
+        exclusive=False,
+        passive=False,
+        arguments=queue_arguments,
+        bindings=(Binding(exchange="events", routing_key="order.*", arguments={}),),
     )
+    events = Exchange(
+        name="events", type="topic", durable=True, auto_delete=False, internal=False, passive=False, arguments={}
+    )
+    entry = ConsumerEntry(consumer=Collector, queue="work", consumer_count=2, prefetch_count=5, on_error=Requeue())
+    return service((entry,), (work,), (events,), startup_timeout=startup_timeout)
 
 
 class Running:
@@ -107,7 +86,7 @@ class Running:
 
 def test_it_declares_the_topology_and_consumes_what_is_routed_to_it() -> None:
     broker = MemoryBroker()
-    running = Running(broker, service())
+    running = Running(broker, described())
     try:
         assert running.supervisor.ready.wait(5)
         assert broker.publish("events", "order.created", b"one") == 1, "the binding routes order.* to work"
@@ -119,7 +98,7 @@ def test_it_declares_the_topology_and_consumes_what_is_routed_to_it() -> None:
 
 def test_after_the_broker_goes_away_it_reconnects_and_consumes_again() -> None:
     broker = MemoryBroker()
-    running = Running(broker, service())
+    running = Running(broker, described())
     try:
         assert running.supervisor.ready.wait(5)
         broker.stop()
@@ -136,7 +115,7 @@ def test_after_the_broker_goes_away_it_reconnects_and_consumes_again() -> None:
 
 def test_a_consumer_the_broker_cancels_consumes_again() -> None:
     broker = MemoryBroker()
-    running = Running(broker, service())
+    running = Running(broker, described())
     try:
         assert running.supervisor.ready.wait(5)
         broker.cancel_consumers("work")
@@ -151,7 +130,7 @@ def test_a_consumer_the_broker_cancels_consumes_again() -> None:
 def test_a_broker_that_never_answers_at_start_ends_it_after_startup_timeout() -> None:
     broker = MemoryBroker()
     broker.stop()
-    running = Running(broker, service(startup_timeout=0.05))
+    running = Running(broker, described(startup_timeout=0.05))
     try:
         failure = running.supervisor.failure.get(timeout=5)
         assert isinstance(failure, BrokerUnreachable)
@@ -166,7 +145,7 @@ def test_a_refused_declaration_ends_it_at_once_with_the_operators_advice() -> No
     broker.declare_queue(
         Queue(name="work", durable=True, auto_delete=False, exclusive=False, passive=False, arguments={}, bindings=())
     )
-    running = Running(broker, service(**{"x-queue-type": "quorum"}))  # the queue exists with other arguments
+    running = Running(broker, described(**{"x-queue-type": "quorum"}))  # the queue exists with other arguments
     try:
         failure = running.supervisor.failure.get(timeout=5)
         assert isinstance(failure, DeclarationRefused) and failure.reply_code == 406
