@@ -118,7 +118,10 @@ class Rig:
         return self.broker.ready(queue_name)
 
     def close(self) -> None:
+        """Stop everything; and whatever the test asserted, the runtime never broke the protocol
+        (answered a message twice, or on a channel that does not hold it)."""
         self.pool.stop()
         self.pool.close()
         self.publisher.close()
         self.connection.close()
+        assert self.broker.protocol_errors == [], self.broker.protocol_errors

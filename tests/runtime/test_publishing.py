@@ -2,7 +2,7 @@
 
 What users rely on: publish returns once the broker has confirmed; messages are persistent
 unless told otherwise; a refusal raises in the consumer; the publishing connection is its own,
-opened on first use and opened again after it is lost; a blocked broker is reported.
+opened on first use and opened again after it is lost.
 """
 
 from __future__ import annotations

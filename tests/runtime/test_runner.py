@@ -62,7 +62,7 @@ def test_a_signal_lets_the_message_in_hand_finish_then_exits_0() -> None:
     broker.publish("", "work", b"hold")
     wait_for(lambda: ("consume", b"hold") in events)
     runner._on_signal(signal.SIGTERM)
-    gevent.sleep(0)
+    wait_for(lambda: all(pool.is_stopping for pool in runner.pools))
     assert not running.ready(), "it waits for the handler"
     release.set()
     assert running.get(timeout=5) == ExitStatus.OK

@@ -4,7 +4,8 @@
 `Fatal` ones (bad credentials, a missing vhost, a refused declaration) stop the service with
 exit status 3, because retrying cannot fix them. The reconnect loop reads `except Recoverable:`.
 Errors a consumer's own code can cause (answering twice, a refused publish) have their own
-classes, so that handlers can catch exactly them.
+classes, so that handlers can catch exactly them; the publish errors' wording is written once
+here, for every transport. Also owns `ExitStatus`, the table of a service's exit statuses.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """How a service process ends: the one table, for the runner and both command lines."""
+    """How a service process ends: the one table, for the runner, `amqp-dispatcher` and the
+    console scripts (`dispatcher-build` has its own, compiler/cli.BuildStatus)."""
 
     OK = 0  # stopped cleanly: every in-flight message finished
     KILLED = 1  # a second signal, or shutdown_timeout passed with messages in flight
@@ -82,9 +84,20 @@ class PublishError(DispatcherError):
 class PublishRefused(PublishError):
     """The broker nacked the message (it could not take responsibility for it)."""
 
+    @classmethod
+    def of(cls, exchange: str, routing_key: str) -> PublishRefused:
+        return cls(f"the broker refused the message published to {exchange!r} {routing_key!r}")
+
 
 class PublishUnencodable(PublishError):
     """The message cannot be encoded (a header value AMQP tables cannot carry); nothing was sent."""
+
+    @classmethod
+    def of_value(cls, value: object) -> PublishUnencodable:
+        return cls(
+            f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
+            "integers, booleans, Decimal, datetime, lists and dicts, not floats"
+        )
 
 
 class PublishReturned(PublishError):
@@ -95,6 +108,19 @@ class PublishReturned(PublishError):
         self.reply_code = reply_code
         self.reply_text = reply_text
 
+    @classmethod
+    def of(cls, exchange: str, routing_key: str, reply_code: int, reply_text: str) -> PublishReturned:
+        return cls(
+            f"the broker returned the message published to {exchange!r} with routing key {routing_key!r}: "
+            f"{reply_code} {reply_text} (no queue is bound to receive it)",
+            reply_code=reply_code,
+            reply_text=reply_text,
+        )
+
 
 class PublishTimeout(PublishError):
     """No confirm arrived in time (the broker may be blocking publishers)."""
+
+    @classmethod
+    def of(cls, exchange: str, timeout: float) -> PublishTimeout:
+        return cls(f"no confirm from the broker within {timeout:g} s for {exchange!r}")

@@ -21,16 +21,28 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .logs import TRANSPORT, get_logger
+
 if TYPE_CHECKING:
     from .errors import BrokerError
     from .message import Message, Undecodable
     from .settings import ConnectionSettings
     from .spec import Binding, Exchange, Queue
 
+log = get_logger(TRANSPORT)
+
 Settlement = Literal["ack", "nack", "reject"]
 DeliveryCallback = Callable[["Delivery"], None]
 CloseCallback = Callable[["BrokerError"], None]
 BlockedCallback = Callable[[bool], None]  # True when the broker blocks publishing, False when it unblocks
+
+
+def report_blocked(endpoint: str, blocked: bool) -> None:
+    """The line every transport logs on connection.blocked and connection.unblocked."""
+    if blocked:
+        log.warning("the broker blocks publishing on %s", endpoint)
+    else:
+        log.info("the broker unblocked %s", endpoint)
 
 
 class Delivery:

@@ -2,9 +2,10 @@
 
 For unit tests of the runtime's own logic, and for the test kit that runs a user's consumers
 without RabbitMQ: the pools, proxy, policies and supervisor run unchanged on it, and a test
-looks into the broker (what is ready, unacknowledged, settled, dead-lettered) and breaks it
-(stops it, cancels consumers, blocks publishers, refuses publishes). It never stands in for
-RabbitMQ in an integration test: broker.py says what it does not model.
+looks into the broker (what is ready, unacknowledged, settled, dead-lettered, and any protocol
+error a client made) and breaks it (stops it, refuses connections, cancels consumers, sends
+connection.blocked, nacks or never confirms publishes). It never stands in for RabbitMQ in an
+integration test: broker.py says what it does not model.
 """
 
 from __future__ import annotations

@@ -3,19 +3,22 @@
 Owns one vhost's entities and RabbitMQ's rules where the runtime relies on them: the default
 exchange and the `amq.*` ones, routing for direct, fanout, topic (`*`, `#`) and headers
 exchanges, declarations that must match what exists (406), passive checks (404), dead-letter
-exchanges on reject or nack without requeue, requeued messages going back to the head of the
-queue marked redelivered, and round-robin delivery within each channel's prefetch window.
-Delivery runs in the gevent hub, as a real client's callbacks do.
+exchanges on reject or nack without requeue, alternate exchanges for what no binding routes,
+requeued messages going back to the head of the queue marked redelivered, and round-robin
+delivery within each channel's prefetch window. Deliveries and every callback run in the
+gevent hub, as a real client library's do. A client that breaks the protocol (an unknown
+delivery tag, such as a second answer) has its channel closed, as RabbitMQ does, and is
+recorded in `protocol_errors`.
 
 Not modelled (yet): message and queue TTL, `x-death`, max-length, quorum delivery limits,
-exclusive ownership, flow control. Knows nothing of pools, consumers' classes or policies.
+exclusive ownership, auto-delete, flow control (blocking only sends connection.blocked).
+Knows nothing of pools, consumers' classes or policies.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +90,7 @@ class MemoryBroker:
         self.silent = False  # no publisher confirm arrives at all
         self.unroutable: list[Stored] = []  # what no queue received
         self.settled: list[Settled] = []  # every ack, nack and reject, in order
-        self._tags = itertools.count(1)
+        self.protocol_errors: list[str] = []  # what clients did that RabbitMQ closes a channel for
         self._dispatching = False
 
     def __repr__(self) -> str:
@@ -152,7 +155,7 @@ class MemoryBroker:
             return
         if exchange.name.startswith("amq.") and existing is None:
             raise refused(403, f"ACCESS_REFUSED - exchange name '{exchange.name}' contains reserved prefix 'amq.*'")
-        if existing is not None and (existing.type, existing.durable) != (exchange.type, exchange.durable):
+        if existing is not None and _exchange_settings(existing) != _exchange_settings(exchange):
             raise refused(406, f"PRECONDITION_FAILED - inequivalent arg for exchange '{exchange.name}'")
         self.exchanges.setdefault(exchange.name, exchange)
 
@@ -165,8 +168,7 @@ class MemoryBroker:
         if queue.name.startswith("amq."):
             raise refused(403, f"ACCESS_REFUSED - queue name '{queue.name}' contains reserved prefix 'amq.*'")
         if existing is not None:
-            held, asked = existing.spec, queue
-            if (held.durable, dict(held.arguments)) != (asked.durable, dict(asked.arguments)):
+            if _queue_settings(existing.spec) != _queue_settings(queue):
                 raise refused(406, f"PRECONDITION_FAILED - inequivalent arg for queue '{queue.name}'")
             return
         self.queues[queue.name] = MemoryQueue(queue)
@@ -187,6 +189,9 @@ class MemoryBroker:
     def route(self, exchange: str, routing_key: str, message: Stored) -> int:
         """Put a copy of the message in every queue the exchange routes it to; how many."""
         targets = self._targets(exchange, routing_key, message.properties.get("headers") or {})
+        alternate = self.exchanges[exchange].arguments.get("alternate-exchange") if exchange else None
+        if not targets and isinstance(alternate, str) and alternate in self.exchanges and alternate != exchange:
+            return self.route(alternate, routing_key, message)
         for queue in targets:
             queue.ready.append(_copy(message))
         if not targets:
@@ -202,8 +207,9 @@ class MemoryBroker:
             key = arguments.get("x-dead-letter-routing-key", message.routing_key)
             self.route(exchange, str(key), Stored(message.body, message.properties, exchange, str(key)))
 
-    def next_tag(self) -> int:
-        return next(self._tags)
+    def later(self, callback: Callable[..., None], *arguments: Any) -> None:
+        """Run a client's callback in the hub, on its next turn, as a client library does."""
+        gevent.get_hub().loop.run_callback(callback, *arguments)
 
     def wake(self) -> None:
         """Deliver what can be delivered, on the hub's next turn (as a client library's callbacks run)."""
@@ -272,7 +278,27 @@ def _exchange(name: str, kind: str) -> Exchange:
 
 
 def _copy(message: Stored) -> Stored:
-    properties = dict(message.properties)
-    if isinstance(properties.get("headers"), dict):
-        properties["headers"] = dict(properties["headers"])
-    return Stored(message.body, properties, message.exchange, message.routing_key, undecodable=message.undecodable)
+    return Stored(
+        message.body,
+        copy_properties(message.properties),
+        message.exchange,
+        message.routing_key,
+        undecodable=message.undecodable,
+    )
+
+
+def copy_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy that shares no mutable headers with the original: each queue holds its own."""
+    copy = dict(properties)
+    if isinstance(copy.get("headers"), dict):
+        copy["headers"] = dict(copy["headers"])
+    return copy
+
+
+def _exchange_settings(exchange: Exchange) -> tuple[object, ...]:
+    """What a redeclaration must repeat exactly."""
+    return exchange.type, exchange.durable, exchange.auto_delete, exchange.internal, dict(exchange.arguments)
+
+
+def _queue_settings(queue: Queue) -> tuple[object, ...]:
+    return queue.durable, queue.exclusive, queue.auto_delete, dict(queue.arguments)

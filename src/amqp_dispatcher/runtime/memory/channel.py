@@ -1,17 +1,17 @@
 """The in-memory broker's connections and channels, as the transport seam defines them.
 
-Owns what one client sees: a connection's channels, a channel's prefetch window, consumers,
-unacknowledged deliveries and publisher confirms; what closing returns to the queues; and the
-close, cancel and blocked callbacks, with the same exceptions the pika transport raises.
-Knows nothing of pools or policies.
+Owns what one client sees: a connection's channels, a channel's delivery tags (counted from 1
+on each channel, as in AMQP), prefetch window, consumers, unacknowledged deliveries and
+publisher confirms; what closing returns to the queues; and the close, cancel and blocked
+callbacks, run in the hub, with the exceptions and wording of the pika transport. A closing
+connection is no longer open when its channels' callbacks run, as with pika. Knows nothing of
+pools or policies.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import gevent
@@ -24,14 +24,12 @@ from ..errors import (
     PublishRefused,
     PublishReturned,
     PublishTimeout,
-    PublishUnencodable,
 )
 from ..message import Message
 from ..spec import Binding, Exchange, Queue
-from ..transport import BlockedCallback, CloseCallback, Delivery, DeliveryCallback, Settlement
-from .broker import Consumer, MemoryBroker, MemoryQueue, Settled, Stored, refused
-
-_LONG = 2**63
+from ..transport import BlockedCallback, CloseCallback, Delivery, DeliveryCallback, Settlement, report_blocked
+from .broker import Consumer, MemoryBroker, MemoryQueue, Settled, Stored, copy_properties, refused
+from .encoding import check_encodable
 
 
 class MemoryConnection:
@@ -43,6 +41,7 @@ class MemoryConnection:
         self.endpoint = "memory"
         self.channels: list[MemoryChannel] = []
         self._numbers = itertools.count(1)
+        self._closing = False
         self._closed: gevent.event.AsyncResult[BrokerError | None] = gevent.event.AsyncResult()
         self._on_close: list[CloseCallback] = []
         self._on_blocked: list[BlockedCallback] = []
@@ -53,7 +52,7 @@ class MemoryConnection:
 
     @property
     def is_open(self) -> bool:
-        return not self._closed.ready()
+        return not self._closing
 
     def add_close_callback(self, callback: CloseCallback) -> None:
         self._on_close.append(callback)
@@ -83,19 +82,22 @@ class MemoryConnection:
         self._end(reason)
 
     def blocked(self, blocked: bool) -> None:
+        """connection.blocked (True) or connection.unblocked (False) from the broker."""
+        self.broker.later(report_blocked, self.endpoint, blocked)
         for callback in self._on_blocked:
-            callback(blocked)
+            self.broker.later(callback, blocked)
 
     def _end(self, reason: BrokerError | None) -> None:
-        if not self.is_open:
+        if self._closing:
             return
+        self._closing = True  # first: the channels' close callbacks see a connection that is going
         for channel in list(self.channels):
-            channel.end(reason or ConnectionLost("the connection closed"), notify=True)
-        self._closed.set(reason)
+            channel.end(reason or ConnectionLost("the connection closed"))
         if self in self.broker.connections:
             self.broker.connections.remove(self)
+        self._closed.set(reason)
         for callback in self._on_close:
-            callback(reason or ConnectionLost("closed by this service"))
+            self.broker.later(callback, reason or ConnectionLost("closed by this service"))
 
 
 class MemoryChannel:
@@ -108,9 +110,11 @@ class MemoryChannel:
         self.prefetch = 0  # 0: no limit, as in AMQP
         self.unacked: dict[int, tuple[MemoryQueue, Stored]] = {}
         self.consumers: dict[str, tuple[MemoryQueue, Callable[[], None]]] = {}
+        self._tags = itertools.count(1)
+        self._consumer_tags = itertools.count(1)
         self._open = True
-        self._on_close: list[CloseCallback] = []
         self._confirming = False
+        self._on_close: list[CloseCallback] = []
 
     def __repr__(self) -> str:
         return f"<MemoryChannel {self._number} {'open' if self._open else 'closed'}, {len(self.unacked)} unacked>"
@@ -135,9 +139,8 @@ class MemoryChannel:
         self.broker.wake()
 
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
-        self._check_open(f"consuming from {queue!r}")
-        target = self._refusable(lambda: self.broker.queue(queue), f"consuming from {queue!r}")
-        tag = f"ctag{self._number}.{len(self.consumers) + 1}"
+        target: MemoryQueue = self._refusable(lambda: self.broker.queue(queue), f"consuming from {queue!r}")
+        tag = f"ctag{self._number}.{next(self._consumer_tags)}"
 
         def deliver(_consumer: Consumer, source: MemoryQueue, message: Stored) -> None:
             on_delivery(self._delivered(source, message, tag))
@@ -153,18 +156,21 @@ class MemoryChannel:
             queue.consumers[:] = [c for c in queue.consumers if c.tag != consumer_tag]
 
     def cancelled_by_broker(self, consumer_tag: str) -> None:
+        """basic.cancel from the broker (the queue was deleted, or a node went away)."""
         _, on_cancel = self.consumers.get(consumer_tag, (None, None))
         self.cancel(consumer_tag)
         if on_cancel is not None:
-            on_cancel()
+            self.broker.later(on_cancel)
 
     def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
         if not self._open:
             return False
         held = self.unacked.pop(delivery_tag, None)
-        if held is None:  # RabbitMQ closes the channel: 406 PRECONDITION_FAILED - unknown delivery tag
-            self.end(refused(406, f"PRECONDITION_FAILED - unknown delivery tag {delivery_tag}"), notify=True)
-            return True  # it was sent; the answer is the channel's close
+        if held is None:  # a second answer, or a tag of another channel: RabbitMQ closes the channel
+            text = f"PRECONDITION_FAILED - unknown delivery tag {delivery_tag}"
+            self.broker.protocol_errors.append(f"channel {self._number}: {how} of delivery {delivery_tag}: {text}")
+            self.end(refused(406, text))
+            return True  # it was sent; the broker's answer is the channel's close
         queue, message = held
         self.broker.settled.append(Settled(message, how, requeue, queue.name))
         if how != "ack":
@@ -183,10 +189,11 @@ class MemoryChannel:
         self._refusable(lambda: self.broker.bind(queue, binding), what)
 
     def message_count(self, queue: str) -> int:
-        return len(self._refusable(lambda: self.broker.queue(queue), f"checking queue {queue!r}").ready)
+        found: MemoryQueue = self._refusable(lambda: self.broker.queue(queue), f"checking queue {queue!r}")
+        return len(found.ready)
 
     def get(self, queue: str) -> Delivery | None:
-        source = self._refusable(lambda: self.broker.queue(queue), f"reading from {queue!r}")
+        source: MemoryQueue = self._refusable(lambda: self.broker.queue(queue), f"reading from {queue!r}")
         if not source.ready:
             return None
         return self._delivered(source, source.ready.popleft(), None)
@@ -205,30 +212,25 @@ class MemoryChannel:
         mandatory: bool,
         timeout: float,
     ) -> None:
-        _check_encodable(properties.get("headers") or {})
         self._check_open(f"publishing to {exchange!r}")
+        check_encodable(exchange, routing_key, properties)
         if exchange not in self.broker.exchanges:
-            refusal = refused(404, f"NOT_FOUND - no exchange '{exchange}' in vhost '/'")
-            self.end(refusal, notify=True)
-            raise DeclarationRefused(f"publishing to {exchange!r}: {refusal}", reply_code=404, reply_text=str(refusal))
-        stored = Stored(bytes(body), {k: v for k, v in properties.items() if v is not None}, exchange, routing_key)
-        if self.broker.silent:
+            text = f"NOT_FOUND - no exchange '{exchange}' in vhost '/'"
+            self.end(refused(404, text))
+            raise DeclarationRefused(f"publishing to {exchange!r}: 404 {text}", reply_code=404, reply_text=text)
+        if self.broker.silent or not self._confirming:  # no confirm will come
             gevent.sleep(timeout)
-            raise PublishTimeout(f"no confirm from the broker within {timeout:g} s for {exchange!r}")
+            raise PublishTimeout.of(exchange, timeout)
         if self.broker.nacking:
-            raise PublishRefused(f"the broker refused the message published to {exchange!r} {routing_key!r}")
+            raise PublishRefused.of(exchange, routing_key)
+        stored = Stored(bytes(body), {k: v for k, v in properties.items() if v is not None}, exchange, routing_key)
         if self.broker.route(exchange, routing_key, stored) == 0 and mandatory:
-            raise PublishReturned(
-                f"the broker returned the message published to {exchange!r} with routing key {routing_key!r}: "
-                "312 NO_ROUTE (no queue is bound to receive it)",
-                reply_code=312,
-                reply_text="NO_ROUTE",
-            )
+            raise PublishReturned.of(exchange, routing_key, 312, "NO_ROUTE")
 
     def close(self) -> None:
-        self.end(ConnectionLost("the channel was closed by this service"), notify=True)
+        self.end(ConnectionLost("the channel was closed by this service"))
 
-    def end(self, reason: BrokerError, *, notify: bool) -> None:
+    def end(self, reason: BrokerError) -> None:
         """Close: consumers go, unacknowledged messages return to their queues, redelivered."""
         if not self._open:
             return
@@ -241,12 +243,11 @@ class MemoryChannel:
         if self in self.connection.channels:
             self.connection.channels.remove(self)
         self.broker.wake()
-        if notify:
-            for callback in self._on_close:
-                callback(reason)
+        for callback in self._on_close:
+            self.broker.later(callback, reason)
 
     def _delivered(self, queue: MemoryQueue, message: Stored, consumer_tag: str | None) -> Delivery:
-        tag = self.broker.next_tag()
+        tag = next(self._tags)
         self.unacked[tag] = (queue, message)
         info = {
             "exchange": message.exchange,
@@ -255,7 +256,7 @@ class MemoryChannel:
             "redelivered": message.redelivered,
             "consumer_tag": consumer_tag,
         }
-        properties = _copied(message.properties)
+        properties = copy_properties(message.properties)
         if message.undecodable is not None:
             properties.pop("headers", None)
         return Delivery(self, Message(message.body, properties, info), message.undecodable)
@@ -277,34 +278,7 @@ class MemoryChannel:
         try:
             return call()
         except DeclarationRefused as refusal:
-            self.end(refusal, notify=True)
+            self.end(refusal)
             raise DeclarationRefused(
                 f"{what}: {refusal}", reply_code=refusal.reply_code, reply_text=refusal.reply_text
             ) from None
-
-
-def _copied(properties: dict[str, Any]) -> dict[str, Any]:
-    copy = dict(properties)
-    if isinstance(copy.get("headers"), dict):
-        copy["headers"] = dict(copy["headers"])
-    return copy
-
-
-def _check_encodable(value: Any) -> None:
-    """What an AMQP table can carry, as pika's encoder decides it; nothing is sent otherwise."""
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_encodable(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_encodable(item)
-    elif isinstance(value, bool) or value is None or isinstance(value, str | bytes | Decimal | datetime):
-        return
-    elif isinstance(value, int):
-        if not -_LONG <= value < _LONG:
-            raise PublishUnencodable(f"cannot encode the message's properties: {value} does not fit in 64 bits")
-    else:
-        raise PublishUnencodable(
-            f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
-            "integers, booleans, Decimal, datetime, lists and dicts, not floats"
-        )

@@ -211,11 +211,7 @@ class PikaChannel:
         try:
             self._raw.basic_publish(exchange, routing_key, body, pika.BasicProperties(**properties), mandatory)
         except pika.exceptions.UnsupportedAMQPFieldException as exc:
-            value = exc.args[-1] if exc.args else None
-            raise PublishUnencodable(
-                f"cannot send {value!r} ({type(value).__name__}) in a header: AMQP tables carry text, bytes, "
-                "integers, booleans, Decimal, datetime, lists and dicts, not floats"
-            ) from exc
+            raise PublishUnencodable.of_value(exc.args[-1] if exc.args else None) from exc
         except pika.exceptions.ShortStringTooLong as exc:
             raise PublishUnencodable("the exchange name or routing key is longer than 255 bytes") from exc
         except pika.exceptions.AMQPError as exc:
@@ -226,17 +222,11 @@ class PikaChannel:
         try:
             frame = wait(confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
         except _NoAnswer as exc:
-            raise PublishTimeout(f"no confirm from the broker within {timeout:g} s for {exchange!r}") from exc
+            raise PublishTimeout.of(exchange, timeout) from exc
         if isinstance(frame.method, pika.spec.Basic.Nack):
-            raise PublishRefused(f"the broker refused the message published to {exchange!r} {routing_key!r}")
+            raise PublishRefused.of(exchange, routing_key)
         if self._returned is not None:
-            code, text = self._returned
-            raise PublishReturned(
-                f"the broker returned the message published to {exchange!r} with routing key {routing_key!r}: "
-                f"{code} {text} (no queue is bound to receive it)",
-                reply_code=code,
-                reply_text=text,
-            )
+            raise PublishReturned.of(exchange, routing_key, *self._returned)
 
     def close(self) -> None:
         if self.is_open:

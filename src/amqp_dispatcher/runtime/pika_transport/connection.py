@@ -21,15 +21,12 @@ from pika.adapters.gevent_connection import GeventConnection
 from pika.adapters.utils import connection_workflow
 
 from ..errors import BrokerError, BrokerUnreachable, ConnectionLost
-from ..logs import TRANSPORT, get_logger
 from ..settings import ConnectionSettings, Endpoint
 from ..tls import build_context
-from ..transport import BlockedCallback, CloseCallback
+from ..transport import BlockedCallback, CloseCallback, report_blocked
 from .channel import PikaChannel, wait
 from .frames import decode_frame
 from .translate import connect_error, translate
-
-log = get_logger(TRANSPORT)
 
 
 class PikaConnection:
@@ -104,10 +101,7 @@ class PikaConnection:
         self._closed.wait(timeout=timeout)
 
     def _blocked(self, blocked: bool) -> None:
-        if blocked:
-            log.warning("the broker blocks publishing on %s", self.endpoint)
-        else:
-            log.info("the broker unblocked %s", self.endpoint)
+        report_blocked(self.endpoint, blocked)
         for callback in self._on_blocked:
             callback(blocked)
 
