@@ -28,11 +28,19 @@ def imports_of(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                names.add(f"amqp_dispatcher.{path.parent.name}.{node.module or ''}")
-            else:
-                names.add(node.module or "")
-    return names
+            module = _absolute(path, node)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from . import x` imports x
+    return {name.strip(".") for name in names}
+
+
+def _absolute(path: Path, node: ast.ImportFrom) -> str:
+    """The module an import names, a relative one resolved against the module's own package."""
+    if not node.level:
+        return node.module or ""
+    package = path.relative_to(ROOT / "src").parent.parts
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, node.module or ""])
 
 
 PACKAGE = ROOT / "src" / "amqp_dispatcher"
@@ -82,15 +90,15 @@ def test_the_runtime_logs_only_through_loggers_that_escape_what_they_interpolate
     assert "logging.getLogger(" not in path.read_text(), f"{path.name}: use logs.get_logger"
 
 
+TRANSPORTS = ("amqp_dispatcher.runtime.pika_transport", "amqp_dispatcher.runtime.memory")
+
+
 def test_above_the_transport_seam_only_the_runner_and_the_parked_command_choose_a_transport() -> None:
     """Everything else reaches the broker through runtime/transport.py's interface."""
     choosers = {
         str(path.relative_to(PACKAGE))
         for path in sources("runtime")
         if path.parent.name not in ("pika_transport", "memory")
-        and any(
-            name.split(".")[-1] in ("pika_transport", "memory") or ".pika_transport" in name or ".memory" in name
-            for name in imports_of(path)
-        )
+        and any(name.startswith(TRANSPORTS) for name in imports_of(path))
     }
     assert choosers == {"runtime/runner.py", "runtime/parked.py"}

@@ -35,6 +35,7 @@ __all__ = [
     "ConsumerEntry",
     "ConsumerProtocol",
     "Exchange",
+    "LiveService",
     "Queue",
     "Reject",
     "Requeue",

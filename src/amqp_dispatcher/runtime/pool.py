@@ -1,7 +1,7 @@
 """A consumer pool: one consumers[] entry, its channel, and its consumer_count instances.
 
-Owns the entry's channel (prefetch, consume, cancel), the local queue that pika's hub
-callback fills, and the worker greenlets that each run one instance of the user's class, one
+Owns the entry's channel (prefetch, consume, cancel), the local queue that the transport's
+hub callback fills, and the worker greenlets that each run one instance of the user's class, one
 message at a time. Owns the failure contract: settle the message, call shutdown(exc), replace
 the instance, backing off exponentially so that a consumer failing on every message never
 spins the CPU. Owns the pool's own survival too: a worker that ends for any reason but the
@@ -131,7 +131,7 @@ class ConsumerPool:
     def stop(self) -> None:
         """Stop taking messages: return unstarted ones to the queue, then cancel the consumer."""
         # No greenlet switch until the inbox is empty, so no idle instance can start another
-        # message; what arrives from now on is returned by _deliver, then by pika itself.
+        # message; what arrives from now on is returned by _deliver, then by the transport's cancel.
         self._stopping = True
         self._accepting = False
         if self._recovery is not None:

@@ -11,9 +11,9 @@ which consumers rely on:
 3. call shutdown(None) once on every instance;
 4. close the publishing connection, then the consuming one.
 
-Exit statuses: 0 clean stop, 1 a second signal or the drain timeout, 2 a config or startup
-error, 3 the broker refused or could not be reached, 4 an internal error (a bug, logged with
-its traceback), so that a process never stays alive consuming nothing.
+The exit status is one of errors.ExitStatus; an internal error (a bug, logged with its
+traceback) ends the service with 4, so that a process never stays alive consuming nothing.
+The broker is reached through the transport it is given (pika's, unless a test gives another).
 """
 
 from __future__ import annotations
