@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from amqp_dispatcher.compiler import cli
-from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, Retry, Service
+from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, Requeue, Retry, Service
 
 HERE = Path(__file__).parent / "artifact"
 RUFF = [sys.executable, "-m", "ruff"]
@@ -161,6 +161,8 @@ def _sample(annotation: str) -> object:
         return 1
     if annotation.startswith("bool"):
         return True
+    if annotation == "ErrorPolicy":
+        return Requeue()
     return None if "None" in annotation else "text"
 
 
