@@ -2,6 +2,8 @@
 # config sha256: dacac4891fcac2ef04b29085b0c879691ad6653a5a80134363cc42e81b5b4e5b
 # The generator orders the imports: the runtime first, then the config's modules.
 # isort: skip_file
+# The runtime refuses, in one line, a package generated for an interface it does not run.
+from amqp_dispatcher.runtime.interface import INTERFACE_1  # noqa: F401
 from amqp_dispatcher.runtime import (
     Binding,
     ConsumerEntry,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Set
 
 import jinja2
 
+from amqp_dispatcher.runtime.interface import INTERFACE
 from amqp_dispatcher.runtime.spec import Service
 from amqp_dispatcher.runtime.version import VERSION
 
@@ -31,6 +32,14 @@ MANIFEST = "manifest.json"
 _LINE_LENGTH = 88  # ruff format's default, which the generated code follows
 # Names the generated module binds itself, which no import may take.
 _OWN_NAMES = frozenset({"SERVICE", "monkey"})
+
+
+# The first runtime import: a runtime that does not run this interface refuses the package here,
+# in one line, before any other name is looked up (runtime/interface.py).
+_GUARD = (
+    "# The runtime refuses, in one line, a package generated for an interface it does not run.",
+    f"from amqp_dispatcher.runtime.interface import INTERFACE_{INTERFACE}  # noqa: F401",
+)
 
 
 class RenderError(Exception):
@@ -98,7 +107,7 @@ def _import_names(service: Service[ImportRef, ImportRef], *, taken: Set[str]) ->
 
 
 def _import_lines(runtime_names: list[str], names: Mapping[ImportRef, str]) -> list[str]:
-    lines = [_import_line("amqp_dispatcher.runtime", runtime_names)]
+    lines = [*_GUARD, _import_line("amqp_dispatcher.runtime", runtime_names)]
     by_module: dict[str, list[str]] = {}
     for ref, name in sorted(names.items()):
         by_module.setdefault(ref.module, []).append(ref.attr if name == ref.attr else f"{ref.attr} as {name}")
@@ -130,7 +139,7 @@ def _prove_compiles(name: str, text: str) -> None:
 def _manifest(config_sha256: str, config_name: str, files: Mapping[str, str], packages: Mapping[str, str]) -> str:
     document = {
         "format_version": 1,
-        "generator": {"name": "dispatcher-build", "version": VERSION},
+        "generator": {"name": "dispatcher-build", "version": VERSION, "runtime_interface": INTERFACE},
         "config": {"file": config_name, "sha256": config_sha256},
         "files": {name: _sha256(text) for name, text in sorted(files.items())},
         "build_environment": {

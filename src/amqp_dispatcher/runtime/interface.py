@@ -1,0 +1,63 @@
+"""The interface between generated packages and the runtime, and the guard between them.
+
+Owns INTERFACE: the number of the shape that generated code relies on (the names it imports
+from the runtime and the fields of the spec classes it builds). A generated package's first
+runtime import is `from amqp_dispatcher.runtime.interface import INTERFACE_<n>`: a runtime
+that runs interface n has that name, and any other refuses the package there, at import, in
+one line that names both sides and the fix, before a missing name or an unknown field could
+fail with a traceback. Under `python -m <package>` that line goes to stderr and the process
+exits 2 (a configuration error); an import from other code raises IncompatiblePackage.
+
+This module's name and the `INTERFACE_<n>` convention are a promise to every package ever
+generated: keep both. Bump INTERFACE whenever generated code built by the previous version
+would no longer run here, and list in SUPPORTED the older numbers this runtime still runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import NoReturn
+
+from .errors import DispatcherError, ExitStatus
+from .version import VERSION
+
+INTERFACE = 1
+SUPPORTED = frozenset({INTERFACE})
+INTERFACE_1 = 1  # what packages generated for interface 1 import
+
+_NAME = re.compile(r"INTERFACE_([0-9]+)")
+
+
+class IncompatiblePackage(DispatcherError, ImportError):
+    """A generated package was built for a runtime interface this runtime does not run."""
+
+
+def __getattr__(name: str) -> int:
+    """A package generated for an interface this runtime does not run: refuse it, in one line."""
+    wanted = _NAME.fullmatch(name)
+    if wanted is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    refuse(int(wanted[1]))
+
+
+def refuse(wanted: int) -> NoReturn:
+    message = explain(wanted)
+    if sys.argv[:1] == ["-m"]:  # python -m <package> is importing it: one line, exit 2
+        print(f"amqp-dispatcher: {message}", file=sys.stderr)
+        raise SystemExit(ExitStatus.CONFIG)
+    raise IncompatiblePackage(message)
+
+
+def explain(wanted: int) -> str:
+    runs = ", ".join(str(number) for number in sorted(SUPPORTED))
+    mismatch = (
+        f"this package was generated for runtime interface {wanted}, and the installed runtime "
+        f"(amqp-dispatcher {VERSION}) runs interface {runs}"
+    )
+    if wanted > max(SUPPORTED):
+        return (
+            f"{mismatch}: upgrade the runtime to the version of dispatcher-build that generated it "
+            "(its manifest.json says which), or rebuild the package with this version's dispatcher-build"
+        )
+    return f"{mismatch}: rebuild the package with this version's dispatcher-build (dispatcher-build CONFIG -o DIR)"
