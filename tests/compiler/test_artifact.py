@@ -13,7 +13,6 @@ import pytest
 
 from amqp_dispatcher.compiler import cli
 from amqp_dispatcher.runtime import Binding, ConsumerEntry, Exchange, Queue, Requeue, Retry, Service
-from amqp_dispatcher.runtime.interface import INTERFACE
 
 HERE = Path(__file__).parent / "artifact"
 RUFF = [sys.executable, "-m", "ruff"]
@@ -178,22 +177,3 @@ def test_check_reports_a_fresh_package_as_current_and_an_edited_one_as_stale(
     init.write_text(init.read_text().replace("prefetch_count=20", "prefetch_count=21"))
     assert cli.run([config, "-o", output, "--check"]) == 1
     assert "prefetch_count=21" in init.read_text(), "--check must not write"
-
-
-@pytest.mark.parametrize("interface,advice", [(0, "rebuild the package"), (INTERFACE + 1, "upgrade the runtime")])
-def test_a_runtime_refuses_a_package_generated_for_another_interface_in_one_line(
-    project: Path, interface: int, advice: str
-) -> None:
-    """What an older or newer dispatcher-build would have written, run by this runtime."""
-    assert build(project / "config.yml", project / "service", project).returncode == 0
-    init = project / "service" / "__init__.py"
-    guard = f"import INTERFACE_{INTERFACE}  #"
-    assert guard in init.read_text(), "the guard is the package's first runtime import"
-    init.write_text(init.read_text().replace(guard, f"import INTERFACE_{interface}  #"))
-    result = subprocess.run(
-        [sys.executable, "-m", "service"], cwd=project, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith(f"amqp-dispatcher: this package was generated for runtime interface {interface},")
-    assert advice in result.stderr

@@ -6,6 +6,8 @@ brings only gevent and pika.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .spec import (
     Binding,
     ConsumerEntry,
@@ -19,6 +21,13 @@ from .spec import (
     Service,
 )
 from .version import VERSION
+
+
+def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int:
+    """`python -m <package> [check]`: what a generated __main__.py calls; returns the exit status."""
+    from .command import main as command
+
+    return command(service, arguments, package=package)
 
 
 def run(service: LiveService) -> int:
@@ -41,5 +50,6 @@ __all__ = [
     "Requeue",
     "Retry",
     "Service",
+    "main",
     "run",
 ]

@@ -15,11 +15,14 @@ would no longer run here, and list in SUPPORTED the older numbers this runtime s
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from types import TracebackType
 from typing import NoReturn
 
 from .errors import DispatcherError, ExitStatus
+from .logs import safe
 from .version import VERSION
 
 INTERFACE = 1
@@ -33,6 +36,28 @@ class IncompatiblePackage(DispatcherError, ImportError):
     """A generated package was built for a runtime interface this runtime does not run."""
 
 
+def _in_check_mode() -> bool:
+    """Whether `python -m <package> check` is importing the package (runpy sets argv[0] to -m)."""
+    return sys.argv[:2] == ["-m", "check"]
+
+
+def _import_failed(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    """In check mode, a configured module that cannot be imported is a finding, not a traceback."""
+    print(f"check: the package cannot be imported here: {kind.__name__}: {safe(str(error))}", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(ExitStatus.CONFIG)  # the interpreter would exit 1 after an excepthook
+
+
+def leave_check_mode() -> None:
+    """The package imported: failures from here on are the check's own, with their tracebacks."""
+    if sys.excepthook is _import_failed:
+        sys.excepthook = sys.__excepthook__
+
+
+if _in_check_mode():  # runs once, as the package's first runtime import is being imported
+    sys.excepthook = _import_failed
+
+
 def __getattr__(name: str) -> int:
     """A package generated for an interface this runtime does not run: refuse it, in one line."""
     wanted = _NAME.fullmatch(name)
@@ -44,7 +69,7 @@ def __getattr__(name: str) -> int:
 def refuse(wanted: int) -> NoReturn:
     message = explain(wanted)
     if sys.argv[:1] == ["-m"]:  # python -m <package> is importing it: one line, exit 2
-        print(f"amqp-dispatcher: {message}", file=sys.stderr)
+        print(f"{'check' if _in_check_mode() else 'amqp-dispatcher'}: {message}", file=sys.stderr)
         raise SystemExit(ExitStatus.CONFIG)
     raise IncompatiblePackage(message)
 

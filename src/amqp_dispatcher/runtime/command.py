@@ -1,0 +1,44 @@
+"""The generated package's command line: `python -m <package>` runs it, `... check` checks it.
+
+Owns the arguments a generated `__main__.py` passes on, and nothing else: running is the
+runner's, checking is check.py's. Usage errors exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ExitStatus
+from .spec import LiveService
+
+USAGE = (
+    "usage: python -m {package} [check]\n"
+    "  (no argument)  run the service\n"
+    "  check          verify, without connecting, that this environment can run it"
+)
+
+
+def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int:
+    """Run or check the package whose SERVICE this is; returns the exit status."""
+    if not arguments:
+        from .runner import run_service  # only running loads gevent and pika
+
+        return run_service(service)
+    if list(arguments) == ["check"]:
+        from . import interface
+        from .check import check
+
+        interface.leave_check_mode()
+        return check(service, _folder(package))
+    if arguments[0] in ("-h", "--help"):
+        print(USAGE.format(package=package))
+        return ExitStatus.OK
+    print(f"{USAGE.format(package=package)}\nunknown arguments: {' '.join(arguments)}", file=sys.stderr)
+    return ExitStatus.CONFIG
+
+
+def _folder(package: str) -> Path:
+    module = sys.modules[package]
+    return Path(module.__file__ or ".").parent
