@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
+from . import jsonlogs
 from .errors import ConfigurationError
 
 # The logger tree, one name per part of the runtime; users configure them by these names.
@@ -31,6 +32,7 @@ TOPOLOGY = f"{ROOT}.topology"
 TRANSPORT = f"{ROOT}.transport"
 WATCHDOG = f"{ROOT}.watchdog"
 FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+_json = False  # LOG_FORMAT=json (use_format)
 
 
 def safe(text: str, *, keep_newlines: bool = False) -> str:
@@ -137,15 +139,32 @@ def get_logger(name: str) -> logging.Logger:
 
 
 class PrefixedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger whose every line starts by naming what it is about, such as a consumer entry."""
+    """A logger whose every line starts by naming what it is about, such as a consumer entry;
+    in JSON lines, `fields` name it instead (jsonlogs.py)."""
 
-    def __init__(self, name: str, prefix: str) -> None:
+    def __init__(self, name: str, prefix: str, fields: Mapping[str, object] | None = None) -> None:
         super().__init__(get_logger(name), {})
         # The prefix goes into the format string, so its % (legal in a queue name) are doubled.
         self.prefix = safe(prefix).replace("%", "%%")
+        self._extra = {jsonlogs.RECORD_PREFIX: safe(prefix), jsonlogs.RECORD_FIELDS: dict(fields or {})}
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**self._extra, **kwargs.get("extra", {})}
         return f"{self.prefix}: {msg}", kwargs
+
+
+def use_format(environ: Mapping[str, str]) -> None:
+    """LOG_FORMAT: `text` (the default) or `json`, for the lines of the default configuration."""
+    global _json  # noqa: PLW0603 - read once at start, like every other variable
+    value = environ.get("LOG_FORMAT", "").strip().lower()
+    if value not in ("", "text", "json"):
+        raise ConfigurationError(f"LOG_FORMAT={safe(value)!r}: use text (the default) or json")
+    _json = value == "json"
+
+
+def formatter() -> logging.Formatter:
+    """The default configuration's formatter, as LOG_FORMAT chose it."""
+    return jsonlogs.JsonFormatter() if _json else logging.Formatter(FORMAT)
 
 
 def configure_from_file(environ: Mapping[str, str]) -> None:
@@ -182,7 +201,9 @@ def is_configured() -> bool:
 def ensure_configured() -> None:
     """A default configuration, unless a file or the startup handler has set one up."""
     if not is_configured():
-        logging.basicConfig(level=logging.INFO, format=FORMAT)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 @contextlib.contextmanager
@@ -199,7 +220,7 @@ def default_logging() -> Iterator[None]:
     previous = logging.lastResort
     if not is_configured():
         fallback = logging.StreamHandler(sys.stderr)
-        fallback.setFormatter(logging.Formatter(FORMAT))
+        fallback.setFormatter(formatter())
         logging.lastResort = fallback
         root = logging.getLogger()
         if root.level == logging.WARNING:  # Python's default: nobody has chosen a level

@@ -21,6 +21,7 @@ import gevent.event
 import gevent.queue
 
 from .errors import BrokerError, Fatal
+from .jsonlogs import GREENLET_FIELDS
 from .logs import POOL, PrefixedLog
 from .policy import restore_origin, settle_failure, settle_undecodable
 from .proxy import AMQPProxy
@@ -60,7 +61,9 @@ class ConsumerPool:
     def __init__(self, entry: LiveEntry, publisher: Publisher, *, raise_unroutable: bool = False) -> None:
         self.entry = entry
         self.name = consumer_name(entry)
-        self.log = PrefixedLog(POOL, f"consumer {self.name} on queue {entry.queue!r}")
+        self.log = PrefixedLog(
+            POOL, f"consumer {self.name} on queue {entry.queue!r}", {"consumer": self.name, "queue": entry.queue}
+        )
         self.undecodable = 0  # messages set aside because their headers could not be decoded
         self._publisher = publisher
         self._raise_unroutable = raise_unroutable
@@ -222,7 +225,21 @@ class ConsumerPool:
         # The watchdog names a blocking greenlet by this name.
         worker.name = f"consumer {self.name} on queue {self.entry.queue!r} (instance {slot})"
         worker.link(functools.partial(self._worker_ended, slot))
+        # JSON log lines from this worker, the user's included, name the entry and the delivery in hand.
+        setattr(worker, GREENLET_FIELDS, functools.partial(self._log_fields, slot))
         self._workers[slot] = worker
+
+    def _log_fields(self, slot: int) -> dict[str, object]:
+        fields: dict[str, object] = {"consumer": self.name, "queue": self.entry.queue}
+        delivery = self._current.get(slot)
+        if delivery is not None:
+            properties = delivery.message.properties
+            fields.update(
+                delivery_tag=delivery.tag,
+                message_id=properties.get("message_id"),
+                correlation_id=properties.get("correlation_id"),
+            )
+        return fields
 
     def _run_worker(self, slot: int, retired: ConsumerProtocol | None, delay: float) -> None:
         try:

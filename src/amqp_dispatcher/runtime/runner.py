@@ -27,7 +27,7 @@ import gevent
 import gevent.event
 
 from .errors import BrokerError, ConfigurationError, ExitStatus
-from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika
+from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
 from .pika_transport import PikaTransport
 from .pool import ConsumerPool
 from .publisher import Publisher
@@ -43,6 +43,7 @@ log = get_logger(ROOT)
 def run_service(service: LiveService, transport: Transport | None = None) -> int:
     """Run until stopped; returns the exit status."""
     try:
+        use_format(os.environ)
         configure_from_file(os.environ)
     except ConfigurationError as error:
         with default_logging():
