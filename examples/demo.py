@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pika
 
@@ -39,6 +40,7 @@ def main() -> int:
         _publish()
         expected = len(ORDERS) + 1  # the refund of 0 is rejected to the dead-letter queue, not logged
         _wait(lambda: sum(" shop: " in line for line in lines) >= expected, 30)
+        _show_metrics()
         print("demo: every message was consumed; stopping the service with SIGTERM")
     finally:
         if service.poll() is None:
@@ -60,6 +62,20 @@ def _publish() -> None:
         channel.basic_publish("shop", "refund.requested", json.dumps(refund), properties)
     connection.close()
     print(f"demo: published {len(ORDERS)} orders and {len(REFUNDS)} refunds to the shop exchange")
+
+
+def _show_metrics() -> None:
+    """A few lines of what the service's HTTP endpoint (http: port in config.yml) reports."""
+    port = os.environ.get("DISPATCHER_HTTP_PORT", "9108")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+        print(f"demo: GET /readyz -> {answer.status} {answer.read().decode().strip()}")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    wanted = ("amqp_dispatcher_messages_received_total", "amqp_dispatcher_messages_settled_total")
+    shown = [line for line in text.splitlines() if line.startswith(wanted) and not line.endswith(" 0.0")]
+    print("demo: GET /metrics (the counts that are not zero):")
+    for line in shown:
+        print(f"  {line}")
 
 
 def _echo(service: subprocess.Popen[str], lines: list[str]) -> None:

@@ -16,6 +16,7 @@ OWNERS = {
     "yaml": {"compiler/source.py"},
     "jsonschema": {"compiler/validate.py"},
     "jinja2": {"compiler/render.py"},
+    "prometheus_client": {"runtime/metrics.py"},
     "pika": {f"runtime/pika_transport/{name}.py" for name in ("channel", "connection", "frames", "translate")},
 }
 BUILD_ONLY = {"yaml", "jsonschema", "jinja2"}

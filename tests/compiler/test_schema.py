@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from amqp_dispatcher.compiler import model
+from amqp_dispatcher.compiler import defaults, model
 from amqp_dispatcher.compiler.arguments import QUEUE_ARGUMENTS
 from amqp_dispatcher.compiler.refs import IMPORT_REF_PATTERN
 from amqp_dispatcher.schema import load_schema
@@ -117,6 +117,7 @@ def test_defaults_and_examples_are_valid_values() -> None:
         ("binding", model.BINDING_DEFAULTS),
         ("exchange", model.EXCHANGE_DEFAULTS),
         ("retryPolicy", model.RETRY_DEFAULTS),
+        ("http", defaults.HTTP_DEFAULTS),
     ],
 )
 def test_schema_defaults_are_the_models(definition: str, defaults: dict[str, Any]) -> None:
@@ -130,9 +131,7 @@ def test_schema_defaults_are_the_models(definition: str, defaults: dict[str, Any
 
 
 def test_import_reference_patterns_match_the_compilers() -> None:
-    patterns = {
-        node["pattern"] for _, node in walk(SCHEMA) if "patternErrorMessage" in node and ":" in node.get("pattern", "")
-    }
+    patterns = {node["pattern"] for _, node in walk(SCHEMA) if "module:" in node.get("patternErrorMessage", "")}
     assert patterns == {IMPORT_REF_PATTERN}
 
 

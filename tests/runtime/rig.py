@@ -49,6 +49,7 @@ def service(
         "startup_timeout": 10.0,
         "blocking_threshold": 0.0,  # no watchdog thread in a unit test
         "on_unroutable": "log",
+        "http": None,
         "startup_handler": None,
     }
     return Service(**{**defaults, **settings}, exchanges=exchanges, queues=queues, consumers=consumers)

@@ -19,9 +19,11 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "startup_timeout": 60.0,
     "blocking_threshold": None,
     "on_unroutable": "log",
+    "http": None,
     "queues": [],
     "exchanges": [],
 }
+HTTP_DEFAULTS: Mapping[str, Any] = {"host": "0.0.0.0"}
 CONSUMER_DEFAULTS: Mapping[str, Any] = {"consumer_count": 1, "prefetch_count": 1, "on_error": "requeue"}
 RETRY_DEFAULTS: Mapping[str, Any] = {"max_attempts": 5, "delays": [5, 30, 120]}
 QUEUE_DEFAULTS: Mapping[str, Any] = {

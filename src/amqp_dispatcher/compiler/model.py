@@ -15,12 +15,13 @@ from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Queue, Service
+from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Http, Queue, Service
 
 from .defaults import (
     BINDING_DEFAULTS,
     CONSUMER_DEFAULTS,
     EXCHANGE_DEFAULTS,
+    HTTP_DEFAULTS,
     LEGACY_ARGUMENT_KEYS,
     QUEUE_DEFAULTS,
     RETRY_DEFAULTS,
@@ -140,8 +141,14 @@ _AS_TYPE: Mapping[str, Any] = {
     "int": int,
     "float": float,
     "float | None": lambda value: None if value is None else float(value),
+    "Http | None": lambda value: None if value is None else _http(value),
 }
 _BUILT_FROM_ENTRIES = frozenset({"config_sha256", "startup_handler", "exchanges", "queues", "consumers"})
+
+
+def _http(raw: Mapping[str, Any]) -> Http:
+    values = {**HTTP_DEFAULTS, **raw}
+    return Http(port=int(values["port"]), host=values["host"])
 
 
 def _settings(values: Mapping[str, Any]) -> dict[str, Any]:

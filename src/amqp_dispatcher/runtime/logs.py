@@ -25,6 +25,7 @@ from .errors import ConfigurationError
 # The logger tree, one name per part of the runtime; users configure them by these names.
 ROOT = "amqp-dispatcher"  # the runner: start, stop, exit status
 CONNECTION = f"{ROOT}.connection"  # the supervisor: connecting, reconnecting, readiness
+ENDPOINT = f"{ROOT}.endpoint"  # the HTTP endpoint: metrics and health
 POOL = f"{ROOT}.pool"  # consumer pools, each line naming its consumer and queue
 PUBLISHER = f"{ROOT}.publisher"
 SETTINGS = f"{ROOT}.settings"

@@ -67,6 +67,12 @@ class Message:
         return self._delivery_info
 
     @property
+    def timestamp(self) -> int | None:
+        """The AMQP timestamp property (whole seconds since the epoch), if the publisher set one."""
+        stamp = self.properties.get("timestamp")
+        return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+
+    @property
     def text(self) -> str:
         """The body decoded as UTF-8; raises UnicodeDecodeError if it is not UTF-8."""
         return self.body.decode("utf-8")

@@ -99,7 +99,7 @@ def settle_undecodable(
         **_provenance("amqp_dispatcher.runtime.undecodable", reason, entry, name),
     }
     target = retry.parking_queue
-    if not _move(delivery, target, extra, publisher, log):
+    if not _move(delivery, target, extra, publisher, log, outcome="parked"):
         return None
     return f"parked in {target} with its headers' raw bytes"
 
@@ -127,7 +127,8 @@ def _retry(
         extra.update(_provenance(kind, _text(str(error)), entry, name))
     else:
         target = retry.delay_queues[min(attempts - 1, len(retry.delay_queues) - 1)]
-    if not _move(delivery, target, extra, publisher, log):
+    outcome = "parked" if target == retry.parking_queue else "retry"
+    if not _move(delivery, target, extra, publisher, log, outcome=outcome):
         return
     if target == retry.parking_queue:
         log.warning("parked delivery %d in %s after %d attempts: %s", delivery.tag, target, attempts, extra[LAST_ERROR])
@@ -153,7 +154,9 @@ def _provenance(kind: str, message: str, entry: LiveEntry, name: str) -> dict[st
     }
 
 
-def _move(delivery: Delivery, target: str, extra: dict[str, Any], publisher: Publisher, log: PrefixedLog) -> bool:
+def _move(
+    delivery: Delivery, target: str, extra: dict[str, Any], publisher: Publisher, log: PrefixedLog, *, outcome: str
+) -> bool:
     """Publish a copy to `target`, its headers with `extra`, and ack the original once the copy is
     confirmed; if it cannot be published, requeue the original and return False.
 
@@ -183,7 +186,7 @@ def _move(delivery: Delivery, target: str, extra: dict[str, Any], publisher: Pub
         log.error("could not move delivery %d to %s (%s); requeueing it instead", delivery.tag, target, failure)
         _answer(delivery.reject(requeue=True), "requeue", delivery, log)
         return False
-    _answer(delivery.ack(), "ack", delivery, log)
+    _answer(delivery.ack(), "ack", delivery, log, outcome=outcome)
     return True
 
 
@@ -192,7 +195,9 @@ def _attempts(headers: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _answer(sent: bool, how: str, delivery: Delivery, log: PrefixedLog) -> None:
+def _answer(sent: bool, how: str, delivery: Delivery, log: PrefixedLog, *, outcome: str | None = None) -> None:
+    """Note where the message went (`outcome`, by default `how`), or that its channel had closed."""
+    delivery.outcome = (outcome or how) if sent else "dropped_stale"
     if not sent:
         log.warning(
             "could not %s delivery %d: its channel has closed, and the broker has requeued it", how, delivery.tag

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import gevent
@@ -23,6 +24,7 @@ import gevent.queue
 from .errors import BrokerError, Fatal
 from .jsonlogs import GREENLET_FIELDS
 from .logs import POOL, PrefixedLog
+from .metrics import EntryMetrics
 from .policy import restore_origin, settle_failure, settle_undecodable
 from .proxy import AMQPProxy
 from .publisher import Publisher
@@ -65,6 +67,7 @@ class ConsumerPool:
             POOL, f"consumer {self.name} on queue {entry.queue!r}", {"consumer": self.name, "queue": entry.queue}
         )
         self.undecodable = 0  # messages set aside because their headers could not be decoded
+        self.metrics: EntryMetrics | None = None  # set by the runner when the HTTP endpoint is on
         self._publisher = publisher
         self._raise_unroutable = raise_unroutable
         self._inbox: gevent.queue.Queue[Delivery] = gevent.queue.Queue()
@@ -92,6 +95,21 @@ class ConsumerPool:
     def is_stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries being handled now."""
+        return len(self._busy)
+
+    @property
+    def live_instances(self) -> int:
+        return len(self._instances)
+
+    @property
+    def is_consuming(self) -> bool:
+        """A live consumer: consume-ok seen, not cancelled by the broker, its channel open."""
+        channel = self._channel
+        return self._accepting and self._consumer_tag is not None and channel is not None and channel.is_open
+
     def __repr__(self) -> str:
         state = "stopping" if self._stopping else "consuming" if self._accepting else "waiting for a channel"
         busy = f"{len(self._busy)}/{self.entry.consumer_count} busy"
@@ -109,6 +127,7 @@ class ConsumerPool:
         channel = connection.channel()
         channel.add_close_callback(lambda reason: self._channel_closed(channel, reason))
         channel.qos(self.entry.prefetch_count)
+        self._consumer_tag = None  # until the broker's consume-ok
         self._connection, self._channel, self._accepting = connection, channel, True
         try:
             self._consumer_tag = channel.consume(self.entry.queue, self._deliver, on_cancel=self._cancelled_by_broker)
@@ -193,6 +212,8 @@ class ConsumerPool:
         if self._stopping or channel is None or connection is None:
             return
         self.log.warning("the broker cancelled the consumer (was the queue deleted?); consuming again")
+        if self.metrics is not None:
+            self.metrics.cancels += 1
         self._accepting = False
         self._channel = None
         channel.close()
@@ -212,7 +233,11 @@ class ConsumerPool:
             self._idle.set()
         delivery = self._current.pop(slot, None)
         if delivery is not None and not delivery.settled:
-            delivery.reject(requeue=True)
+            sent = delivery.reject(requeue=True)
+            if self.metrics is not None:
+                self.metrics.answered("requeue" if sent else "dropped_stale", 0.0)
+        if self.metrics is not None:
+            self.metrics.replacements += 1
         crashes = self._crashes[slot] = self._crashes.get(slot, 0) + 1
         delay = backoff(crashes)
         self.log.error("the worker of instance %d ended unexpectedly; replacing it in %.1f s", slot, delay)
@@ -296,11 +321,17 @@ class ConsumerPool:
                 break
             self._busy.add(slot)
             self._current[slot] = delivery
+            metrics = self.metrics  # None unless the HTTP endpoint is on: then nothing is counted
+            if metrics is not None:
+                metrics.delivered(delivery.message)
+            started = perf_counter() if metrics is not None else 0.0
             # No try/finally: if this fails, _worker_ended needs to see what was in hand.
             if delivery.undecodable is None:
                 error, set_aside = self._handle(instance, delivery), True
             else:
                 error, set_aside = None, self._set_aside(delivery)
+            if metrics is not None:
+                metrics.answered(delivery.outcome, perf_counter() - started)
             del self._current[slot]
             self._busy.discard(slot)
             if not self._busy:
@@ -316,6 +347,8 @@ class ConsumerPool:
                 continue
             failures += 1
             self._instances.pop(slot, None)
+            if metrics is not None:
+                metrics.replacements += 1
             self._call_shutdown(instance, error)
             delay = backoff(failures)
             self.log.warning(

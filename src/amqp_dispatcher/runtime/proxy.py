@@ -101,7 +101,9 @@ class AMQPProxy:
                 f"cannot {how} delivery {self._delivery.tag}: it was already answered with {self._answer}"
             )
         self._answer = how  # set first, as the original did: a failed send still counts as the answer
-        if not send():
+        sent = send()
+        self._delivery.outcome = how if sent else "dropped_stale"
+        if not sent:
             self._log.warning(
                 "%s of delivery %d dropped: its channel has closed, and the broker has requeued the message",
                 how,

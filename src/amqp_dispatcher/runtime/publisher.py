@@ -10,12 +10,14 @@ one message at a time, so a returned (unroutable) message can never be mistaken 
 from __future__ import annotations
 
 import time
+from time import perf_counter
 
 import gevent.lock
 
-from .errors import BrokerError, PublishError, PublishRefused, PublishReturned, PublishUnencodable
+from .errors import BrokerError, PublishError, PublishRefused, PublishReturned, PublishTimeout, PublishUnencodable
 from .logs import PUBLISHER, PrefixedLog, get_logger
 from .message import encode_properties
+from .metrics import ServiceMetrics
 from .settings import ConnectionSettings
 from .transport import Channel, Connection, Transport
 
@@ -45,12 +47,49 @@ class Publisher:
         self.unroutable = 0  # messages the broker returned because no queue received them
         # (exchange, routing key) -> unroutable since the last line about it, and that line's time
         self._unroutable_seen: dict[tuple[str, str], tuple[int, float]] = {}
+        self.is_blocked = False  # the broker has sent connection.blocked to the publishing connection
+        self.metrics: ServiceMetrics | None = None  # set by the runner when the HTTP endpoint is on
+
+    @property
+    def is_connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.is_open
 
     def __repr__(self) -> str:
-        state = "connected" if self._connection and self._connection.is_open else "not connected"
+        state = "connected" if self.is_connected else "not connected"
         return f"<Publisher {state}, {len(self._idle)} idle channels>"
 
     def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: dict[str, object],
+        *,
+        mandatory: bool,
+        timeout: float,
+    ) -> None:
+        if self.metrics is None:
+            self._publish(exchange, routing_key, body, properties, mandatory=mandatory, timeout=timeout)
+            return
+        started, outcome = perf_counter(), "failed"
+        try:
+            self._publish(exchange, routing_key, body, properties, mandatory=mandatory, timeout=timeout)
+            outcome = "confirmed"
+        except PublishReturned:
+            outcome = "returned"
+            raise
+        except PublishRefused:
+            outcome = "nacked"
+            raise
+        except PublishTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            self.metrics.publishes[outcome] += 1
+            self.metrics.publish_duration.observe(perf_counter() - started)
+
+    def _publish(
         self,
         exchange: str,
         routing_key: str,
@@ -134,10 +173,15 @@ class Publisher:
             except BrokerError as exc:
                 raise PublishError(f"cannot open the publishing connection: {exc}") from exc
             self._connection.add_close_callback(self._lost)
+            self._connection.add_blocked_callback(self._blocked)
             log.info("publishing connection open to %s", self._connection.endpoint)
             return self._connection
 
+    def _blocked(self, blocked: bool) -> None:
+        self.is_blocked = blocked
+
     def _lost(self, reason: BrokerError) -> None:
         self._idle.clear()
+        self.is_blocked = False
         if not self._closed:
             log.warning("publishing connection lost (%s); the next publish reconnects", reason)

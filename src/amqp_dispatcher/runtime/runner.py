@@ -26,13 +26,15 @@ import time
 import gevent
 import gevent.event
 
+from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
+from .monitoring import Monitoring
 from .pika_transport import PikaTransport
 from .pool import ConsumerPool
 from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
-from .spec import LiveService
+from .spec import Http, LiveService
 from .supervisor import ConnectionSupervisor
 from .transport import Transport
 from .watchdog import HubWatchdog, default_threshold
@@ -40,7 +42,7 @@ from .watchdog import HubWatchdog, default_threshold
 log = get_logger(ROOT)
 
 
-def run_service(service: LiveService, transport: Transport | None = None) -> int:
+def run_service(service: LiveService, transport: Transport | None = None, *, generator: str | None = None) -> int:
     """Run until stopped; returns the exit status."""
     try:
         use_format(os.environ)
@@ -53,6 +55,7 @@ def run_service(service: LiveService, transport: Transport | None = None) -> int
     with default_logging():  # shown by default, yet free for the startup handler to configure
         try:
             settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
+            address = listen_address(os.environ, service.http)
         except ConfigurationError as error:
             log.error("%s", error)
             return ExitStatus.CONFIG
@@ -62,11 +65,20 @@ def run_service(service: LiveService, transport: Transport | None = None) -> int
             except Exception:  # the user's handler: report it with its traceback
                 log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
                 return ExitStatus.CONFIG
-    return ServiceRunner(service, settings, transport or PikaTransport()).run()
+    runner = ServiceRunner(service, settings, transport or PikaTransport(), http=address, generator=generator)
+    return runner.run()
 
 
 class ServiceRunner:
-    def __init__(self, service: LiveService, settings: ConnectionSettings, transport: Transport) -> None:
+    def __init__(
+        self,
+        service: LiveService,
+        settings: ConnectionSettings,
+        transport: Transport,
+        *,
+        http: Http | None = None,
+        generator: str | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.name = f"{service.name} on {socket.gethostname()} pid {os.getpid()} config {service.config_sha256[:12]}"
@@ -76,6 +88,11 @@ class ServiceRunner:
             ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable) for entry in service.consumers
         ]
         self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name, transport)
+        self.monitoring = (
+            Monitoring(http, service, self.pools, self.supervisor, self.publisher, generator=generator)
+            if http is not None
+            else None
+        )
         self._stop = gevent.event.Event()
         self._forced = gevent.event.Event()
         self._signals = 0
@@ -100,11 +117,20 @@ class ServiceRunner:
         )
         threshold = self.service.blocking_threshold
         watchdog = HubWatchdog(default_threshold(self.settings.heartbeat) if threshold is None else threshold)
+        if self.monitoring is not None:
+            watchdog.metrics = self.monitoring.metrics
         if watchdog.threshold > 0:
             watchdog.start()
         try:
+            if self.monitoring is not None:  # first: a port in use ends the service before it connects
+                self.monitoring.endpoint.start()
             return self._serve()
+        except ConfigurationError as error:
+            log.error("%s", error)
+            return ExitStatus.CONFIG
         finally:
+            if self.monitoring is not None:  # last: /readyz says 503 while the service drains
+                self.monitoring.endpoint.stop()
             watchdog.stop()
 
     def _serve(self) -> int:

@@ -94,6 +94,14 @@ class Retry:
     parking_queue: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Http:
+    """http: the endpoint that serves /metrics, /livez, /readyz and /info."""
+
+    port: int
+    host: str
+
+
 # What happens to a message whose consume raised: one of three, so that no combination of a
 # policy name and settings that do not belong to it can be written down.
 ErrorPolicy = Requeue | Reject | Retry
@@ -134,6 +142,7 @@ class Service(Generic[ConsumerT, HandlerT]):
     startup_timeout: float
     blocking_threshold: float | None  # None: derived from the heartbeat at start
     on_unroutable: str  # "log" or "raise": what amqp.publish does with a message no queue receives
+    http: Http | None  # None: no endpoint, unless DISPATCHER_HTTP_PORT asks for one
     startup_handler: HandlerT | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]

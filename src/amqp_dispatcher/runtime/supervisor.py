@@ -20,6 +20,7 @@ import gevent.event
 from . import topology
 from .errors import BrokerError, BrokerUnreachable, DeclarationRefused, Fatal, Recoverable
 from .logs import CONNECTION, get_logger
+from .metrics import ServiceMetrics
 from .pool import ConsumerPool, doubling
 from .settings import ConnectionSettings
 from .spec import LiveService
@@ -58,6 +59,7 @@ class ConnectionSupervisor:
         self.failure: gevent.event.AsyncResult[Exception] = gevent.event.AsyncResult()
         self._connection: Connection | None = None
         self._stopped = gevent.event.Event()
+        self.metrics: ServiceMetrics | None = None  # set by the runner when the HTTP endpoint is on
         for pool in pools:
             pool.on_fatal = self.failure.set
             pool.redeclare = functools.partial(topology.declare_on, service=service)
@@ -66,6 +68,11 @@ class ConnectionSupervisor:
         connection = self._connection
         state = f"connected to {connection.endpoint}" if connection and connection.is_open else "not connected"
         return f"<ConnectionSupervisor {self.settings.describe()} {state}>"
+
+    @property
+    def is_connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.is_open
 
     def run(self) -> None:
         """Connect and stay connected until stopped; a Fatal error, or giving up at start, ends
@@ -126,6 +133,8 @@ class ConnectionSupervisor:
                 pool.detach()
             connection.close(timeout=5.0)
             raise
+        if self.ready.is_set() and self.metrics is not None:
+            self.metrics.reconnects += 1
         if not self.ready.is_set():
             instances = sum(pool.entry.consumer_count for pool in self.pools)
             log.info("ready: %d consumer entries with %d instances", len(self.pools), instances)

@@ -52,7 +52,7 @@ class Delivery:
     `message` holds the body and the properties that could be read, and never reaches a consumer.
     """
 
-    __slots__ = ("channel", "message", "settled", "tag", "undecodable")
+    __slots__ = ("channel", "message", "outcome", "settled", "tag", "undecodable")
 
     def __init__(self, channel: Channel, message: Message, undecodable: Undecodable | None = None) -> None:
         self.channel = channel
@@ -60,6 +60,7 @@ class Delivery:
         self.tag = message.delivery_tag
         self.undecodable = undecodable
         self.settled = False  # answered by this service (or its channel gone), whoever answered it
+        self.outcome: str | None = None  # where it went, as metrics.OUTCOMES names it
 
     def ack(self) -> bool:
         self.settled = True

@@ -20,6 +20,7 @@ import gevent
 import gevent.events
 
 from .logs import WATCHDOG, Lines, get_logger
+from .metrics import ServiceMetrics
 
 log = get_logger(WATCHDOG)
 
@@ -41,6 +42,7 @@ class HubWatchdog:
         self._blocked: Any = None
         self._since = 0.0
         self._last_report = 0.0
+        self.metrics: ServiceMetrics | None = None  # set by the runner when the HTTP endpoint is on
 
     def __repr__(self) -> str:
         return f"<HubWatchdog threshold {self.threshold:g} s>"
@@ -62,6 +64,10 @@ class HubWatchdog:
         if monitor is not None:
             monitor.kill()
 
+    def _count(self) -> None:
+        if self.metrics is not None:  # from the monitoring thread; the hub is stopped meanwhile
+            self.metrics.hub_blocked += 1
+
     def _on_event(self, event: object) -> None:
         """Runs in gevent's monitoring thread."""
         if not isinstance(event, gevent.events.EventLoopBlocked):
@@ -70,6 +76,7 @@ class HubWatchdog:
         blocked = event.greenlet
         if blocked is not self._blocked or now - self._last_report > 2 * self.threshold + REPEAT_EVERY:
             self._blocked, self._since, self._last_report = blocked, now - self.threshold, now
+            self._count()
             who = getattr(blocked, "name", None) or repr(blocked)
             log.warning(
                 "%s blocked the gevent hub for more than %g s: %s\n%s",
@@ -80,6 +87,7 @@ class HubWatchdog:
             )
         elif now - self._last_report >= REPEAT_EVERY:
             self._last_report = now
+            self._count()
             who = getattr(blocked, "name", None) or repr(blocked)
             log.warning("%s is still blocking the gevent hub (%.0f s so far)", who, now - self._since)
 

@@ -70,6 +70,11 @@ class _DeliveredMessage(Message):
         return self._delivery_info
 
     @property
+    def timestamp(self) -> int | None:
+        stamp = self._raw.timestamp  # read off the frame: no properties dict built for it
+        return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+
+    @property
     def delivery_tag(self) -> int:
         return int(self._method.delivery_tag)
 

@@ -1,0 +1,203 @@
+"""Metrics: counted where things happen, at almost no cost; exposed by prometheus_client.
+
+Owns the vocabulary (every metric's name, type, labels and help text, prefix
+`amqp_dispatcher_`, labels `consumer` and `queue` for what belongs to a consumer entry), the
+plain counters and bucket arrays that the runtime increments as it works (no locks and no
+label lookups on the way: one process, one thread of greenlets), and the collector that turns
+them into metric families when /metrics is scraped. The only importer of prometheus_client,
+imported only when the endpoint is on; with it off, nothing here is created and the pools
+count nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .message import Message
+    from .pool import ConsumerPool
+    from .spec import LiveService
+
+PREFIX = "amqp_dispatcher"
+# Where a message went; `dropped_stale`: its answer could not be sent, the channel had closed.
+OUTCOMES = ("ack", "nack", "reject", "requeue", "retry", "parked", "dropped_stale")
+PUBLISH_OUTCOMES = ("confirmed", "nacked", "returned", "timeout", "failed")
+HANDLER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+QUEUE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
+
+
+class Histogram:
+    """Counts per bucket (`le`, not cumulative until collected) and the sum of what was observed."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        running, buckets = 0, []
+        for bound, count in zip((*(repr(float(b)) for b in self.bounds), "+Inf"), self.counts, strict=True):
+            running += count
+            buckets.append((bound, running))
+        return buckets
+
+
+class EntryMetrics:
+    """One consumer entry's counts, incremented by its pool."""
+
+    __slots__ = ("cancels", "handler", "queue_time", "received", "replacements", "settled")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.settled = dict.fromkeys(OUTCOMES, 0)
+        self.handler = Histogram(HANDLER_BUCKETS)
+        self.queue_time = Histogram(QUEUE_BUCKETS)
+        self.replacements = 0
+        self.cancels = 0
+
+    def delivered(self, message: Message) -> None:
+        """A delivery reached an instance; its time in queue, if it carries an AMQP timestamp."""
+        self.received += 1
+        stamp = message.timestamp
+        if stamp is not None:
+            self.queue_time.observe(max(time.time() - stamp, 0.0))
+
+    def answered(self, outcome: str | None, seconds: float) -> None:
+        """A delivery was handled in `seconds` and went where `outcome` says."""
+        if outcome is not None:
+            self.settled[outcome] += 1
+        self.handler.observe(seconds)
+
+
+@dataclass(slots=True)
+class ServiceMetrics:
+    """The service-wide counts, and where to read what is a state rather than a count."""
+
+    reconnects: int = 0
+    hub_blocked: int = 0
+    publishes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PUBLISH_OUTCOMES, 0))
+    publish_duration: Histogram = field(default_factory=lambda: Histogram(PUBLISH_BUCKETS))
+
+
+class Exposition:
+    """The /metrics body: the collector over one service's counts, in a registry of its own."""
+
+    def __init__(
+        self,
+        service: LiveService,
+        pools: Sequence[ConsumerPool],
+        counts: ServiceMetrics,
+        states: Callable[[], dict[str, float]],
+    ) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        self._generate = generate_latest
+        self.content_type = CONTENT_TYPE_LATEST
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(service, pools, counts, states))
+
+    def render(self) -> tuple[bytes, str]:
+        return self._generate(self.registry), self.content_type
+
+
+class _Collector:
+    def __init__(
+        self,
+        service: LiveService,
+        pools: Sequence[ConsumerPool],
+        counts: ServiceMetrics,
+        states: Callable[[], dict[str, float]],
+    ) -> None:
+        self.service = service
+        self.pools = pools
+        self.counts = counts
+        self.states = states
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        labels = ["consumer", "queue"]
+        received = CounterMetricFamily(
+            _name("messages_received"), "Deliveries handed to a consumer instance.", labels=labels
+        )
+        settled = CounterMetricFamily(
+            _name("messages_settled"), "Deliveries answered, by outcome.", labels=[*labels, "outcome"]
+        )
+        handler = HistogramMetricFamily(
+            _name("handler_duration_seconds"), "Time in consume, per delivery.", labels=labels
+        )
+        queue_time = HistogramMetricFamily(
+            _name("time_in_queue_seconds"),
+            "From the message's AMQP timestamp property to its delivery (messages without one are not counted).",
+            labels=labels,
+        )
+        in_flight = GaugeMetricFamily(_name("messages_in_flight"), "Deliveries being handled now.", labels=labels)
+        live = GaugeMetricFamily(
+            _name("instances_live"), "Consumer instances alive (created, not shut down).", labels=labels
+        )
+        consuming = GaugeMetricFamily(
+            _name("consumer_live"),
+            "1 while the entry holds a live consumer (consume-ok seen, not cancelled).",
+            labels=labels,
+        )
+        replacements = CounterMetricFamily(
+            _name("instance_replacements"),
+            "Instances replaced after consume raised or their worker ended.",
+            labels=labels,
+        )
+        cancels = CounterMetricFamily(
+            _name("broker_cancels"), "Consumers the broker cancelled (basic.cancel).", labels=labels
+        )
+        for pool in self.pools:
+            entry, counts = [pool.name, pool.entry.queue], pool.metrics
+            if counts is None:
+                continue
+            received.add_metric(entry, counts.received)
+            for outcome, number in counts.settled.items():
+                settled.add_metric([*entry, outcome], number)
+            handler.add_metric(entry, counts.handler.cumulative(), counts.handler.total)
+            queue_time.add_metric(entry, counts.queue_time.cumulative(), counts.queue_time.total)
+            in_flight.add_metric(entry, pool.in_flight)
+            live.add_metric(entry, pool.live_instances)
+            consuming.add_metric(entry, 1 if pool.is_consuming else 0)
+            replacements.add_metric(entry, counts.replacements)
+            cancels.add_metric(entry, counts.cancels)
+        yield from (received, settled, handler, queue_time, in_flight, live, consuming, replacements, cancels)
+        yield from self._service_families(CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+
+    def _service_families(self, counter: Any, gauge: Any, histogram: Any) -> Iterator[Any]:
+        counts, states = self.counts, self.states()
+        reconnects = counter(_name("reconnects"), "Consuming connections opened again after one was lost.")
+        reconnects.add_metric([], counts.reconnects)
+        connection = gauge(_name("connection_open"), "1 while the connection is open.", labels=["connection"])
+        for name in ("consuming", "publishing"):
+            connection.add_metric([name], states[f"{name}_open"])
+        blocked = gauge(_name("connection_blocked"), "1 while the broker blocks the publishing connection.")
+        blocked.add_metric([], states["publishing_blocked"])
+        publishes = counter(_name("publishes"), "Messages published, by outcome.", labels=["outcome"])
+        for outcome, number in counts.publishes.items():
+            publishes.add_metric([outcome], number)
+        duration = histogram(_name("publish_duration_seconds"), "From publish to the broker's confirm.")
+        duration.add_metric([], counts.publish_duration.cumulative(), counts.publish_duration.total)
+        hub = counter(_name("hub_blocked"), "Reports of a greenlet blocking the gevent hub past the threshold.")
+        hub.add_metric([], counts.hub_blocked)
+        build = gauge(
+            _name("build_info"), "1, labelled with what this service runs.", labels=["service", "config_sha256"]
+        )
+        build.add_metric([self.service.name, self.service.config_sha256], 1)
+        yield from (reconnects, connection, blocked, publishes, duration, hub, build)
+
+
+def _name(suffix: str) -> str:
+    return f"{PREFIX}_{suffix}"
