@@ -7,9 +7,14 @@ little, ratios measured side by side mean a lot.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
 import statistics
+import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -277,6 +282,83 @@ def idle(broker: Broker, size: Size) -> list[Figure]:
     ]
 
 
+def metrics_cost(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 8: what metrics cost. Scenario 1's no-op consumer with the HTTP endpoint on
+    against the same service with it off; then, with it on, a scraper that reads /metrics ten
+    times a second against none."""
+    broker.declare("bench-in", "bench-out")
+    project = Project(_config("NoOp", count=1, prefetch=100))
+    n = size.messages
+    port = _free_port()
+    metered = {"DISPATCHER_HTTP_PORT": str(port), "DISPATCHER_HTTP_HOST": "127.0.0.1"}
+
+    def run(env: dict[str, str], scrape: bool) -> dict[str, Any]:
+        subject = functools.partial(Subject, [sys.executable, "-m", "service"], project.root, broker, n, env)
+        with _Scraper(port) if scrape else contextlib.nullcontext():
+            return _consume(broker, subject, "bench-in", n)
+
+    try:
+        on, off = _alternate(size.rounds, lambda: run(metered, False), lambda: run({}, False))
+        scraped, quiet = _alternate(size.rounds, lambda: run(metered, True), lambda: run(metered, False))
+    finally:
+        project.remove()
+    cpu_on, cpu_off = statistics.median(map(_cpu_per_message, on)), statistics.median(map(_cpu_per_message, off))
+    rate, quiet_rate = statistics.median(map(_rate, scraped)), statistics.median(map(_rate, quiet))
+    return [
+        Figure(
+            "8",
+            "consume+ack with metrics on (ours) and off (bare), prefetch 100",
+            "µs CPU/msg",
+            cpu_on,
+            cpu_off,
+            "≤ +1 µs",
+            cpu_on - cpu_off <= 1.0,
+        ),
+        Figure(
+            "8",
+            "consume+ack with /metrics scraped 10 times a second (ours) and not scraped (bare)",
+            "msg/s",
+            rate,
+            quiet_rate,
+            "≥ 0.95×",
+            rate >= 0.95 * quiet_rate,
+        ),
+    ]
+
+
+class _Scraper:
+    """Reads /metrics every 0.1 s from a thread, as long as the block runs."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as answer:
+                    answer.read()
+                self.scrapes += 1
+            except OSError:
+                continue  # not serving yet, or already stopped
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 SCENARIOS: dict[str, Callable[[Broker, Size], list[Figure]]] = {
     "1": consume_and_ack,
     "2": io_bound,
@@ -285,6 +367,7 @@ SCENARIOS: dict[str, Callable[[Broker, Size], list[Figure]]] = {
     "5": publishing,
     "6": build,
     "7": idle,
+    "8": metrics_cost,
 }
 
 
