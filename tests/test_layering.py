@@ -17,6 +17,7 @@ OWNERS = {
     "jsonschema": {"compiler/validate.py"},
     "jinja2": {"compiler/render.py"},
     "prometheus_client": {"runtime/metrics.py"},
+    "opentelemetry": {"runtime/tracing.py"},
     "pika": {f"runtime/pika_transport/{name}.py" for name in ("channel", "connection", "frames", "translate")},
 }
 BUILD_ONLY = {"yaml", "jsonschema", "jinja2"}

@@ -29,6 +29,7 @@ from .policy import restore_origin, settle_failure, settle_undecodable
 from .proxy import AMQPProxy
 from .publisher import Publisher
 from .spec import ConsumerProtocol, LiveEntry
+from .tracing import Tracer
 from .transport import Channel, Connection, Delivery
 
 # Replacing a failed instance waits BACKOFF_BASE, doubling with each failure in a row, up to
@@ -68,6 +69,7 @@ class ConsumerPool:
         )
         self.undecodable = 0  # messages set aside because their headers could not be decoded
         self.metrics: EntryMetrics | None = None  # set by the runner when the HTTP endpoint is on
+        self.tracer: Tracer | None = None  # set by the runner when OpenTelemetry is configured
         self._publisher = publisher
         self._raise_unroutable = raise_unroutable
         self._inbox: gevent.queue.Queue[Delivery] = gevent.queue.Queue()
@@ -327,7 +329,9 @@ class ConsumerPool:
             started = perf_counter() if metrics is not None else 0.0
             # No try/finally: if this fails, _worker_ended needs to see what was in hand.
             if delivery.undecodable is None:
-                error, set_aside = self._handle(instance, delivery), True
+                traced = self.tracer is not None
+                error = self._handle(instance, delivery) if not traced else self._handle_traced(instance, delivery)
+                set_aside = True
             else:
                 error, set_aside = None, self._set_aside(delivery)
             if metrics is not None:
@@ -373,8 +377,19 @@ class ConsumerPool:
         )
         return True
 
+    def _handle_traced(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
+        tracer = self.tracer
+        assert tracer is not None
+        with tracer.consuming(self.name, self.entry.queue, delivery) as span:
+            error = self._handle(instance, delivery)
+            if error is not None:
+                tracer.failed(span, error)
+            return error
+
     def _handle(self, instance: ConsumerProtocol, delivery: Delivery) -> BaseException | None:
-        proxy = AMQPProxy(delivery, self._publisher, self.log, raise_unroutable=self._raise_unroutable)
+        proxy = AMQPProxy(
+            delivery, self._publisher, self.log, raise_unroutable=self._raise_unroutable, tracer=self.tracer
+        )
         restore_origin(delivery.message)
         try:
             instance.consume(proxy, delivery.message)

@@ -16,6 +16,7 @@ from .message import PROPERTY_NAMES
 if TYPE_CHECKING:
     from .logs import PrefixedLog
     from .publisher import Publisher
+    from .tracing import Tracer
     from .transport import Delivery
 
 # What publish() takes as keyword arguments: headers are an argument of their own, and
@@ -26,16 +27,23 @@ _PROPERTIES = frozenset(PROPERTY_NAMES) - {"headers", "cluster_id"}
 class AMQPProxy:
     """What `consume(amqp, msg)` receives as `amqp`."""
 
-    __slots__ = ("_answer", "_delivery", "_log", "_publisher", "_raise_unroutable")
+    __slots__ = ("_answer", "_delivery", "_log", "_publisher", "_raise_unroutable", "_tracer")
 
     def __init__(
-        self, delivery: Delivery, publisher: Publisher, log: PrefixedLog, *, raise_unroutable: bool = False
+        self,
+        delivery: Delivery,
+        publisher: Publisher,
+        log: PrefixedLog,
+        *,
+        raise_unroutable: bool = False,
+        tracer: Tracer | None = None,
     ) -> None:
         self._delivery = delivery
         self._publisher = publisher
         self._log = log
         self._answer: str | None = None
         self._raise_unroutable = raise_unroutable
+        self._tracer = tracer
 
     @property
     def has_responded_to_message(self) -> bool:
@@ -86,6 +94,22 @@ class AMQPProxy:
         merged: dict[str, Any] = {"delivery_mode": 2, **properties}
         if headers:
             merged["headers"] = dict(headers)
+        if self._tracer is None:
+            self._publish(exchange, routing_key, payload, merged, mandatory, timeout)
+            return
+        merged["headers"] = dict(headers or {})
+        with self._tracer.publishing(exchange, routing_key, merged["headers"]):
+            self._publish(exchange, routing_key, payload, merged, mandatory, timeout)
+
+    def _publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        payload: bytes,
+        merged: dict[str, Any],
+        mandatory: bool | None,
+        timeout: float,
+    ) -> None:
         try:
             self._publisher.publish(
                 exchange, routing_key, payload, merged, mandatory=mandatory is not False, timeout=timeout

@@ -26,6 +26,7 @@ import time
 import gevent
 import gevent.event
 
+from . import tracing
 from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
@@ -65,7 +66,10 @@ def run_service(service: LiveService, transport: Transport | None = None, *, gen
             except Exception:  # the user's handler: report it with its traceback
                 log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
                 return ExitStatus.CONFIG
-    runner = ServiceRunner(service, settings, transport or PikaTransport(), http=address, generator=generator)
+        tracer = tracing.from_environment()  # after the startup handler, which may configure OpenTelemetry
+    runner = ServiceRunner(
+        service, settings, transport or PikaTransport(), http=address, generator=generator, tracer=tracer
+    )
     return runner.run()
 
 
@@ -78,6 +82,7 @@ class ServiceRunner:
         *,
         http: Http | None = None,
         generator: str | None = None,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -87,6 +92,8 @@ class ServiceRunner:
         self.pools = [
             ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable) for entry in service.consumers
         ]
+        for pool in self.pools:
+            pool.tracer = tracer
         self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name, transport)
         self.monitoring = (
             Monitoring(http, service, self.pools, self.supervisor, self.publisher, generator=generator)
