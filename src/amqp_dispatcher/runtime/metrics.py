@@ -91,7 +91,7 @@ class ServiceMetrics:
 
 
 class Exposition:
-    """The /metrics body: the collector over one service's counts, in a registry of its own."""
+    """The /metrics body: a collector over one service's counts, in a registry of its own."""
 
     def __init__(
         self,
@@ -102,27 +102,17 @@ class Exposition:
     ) -> None:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        self._generate = generate_latest
-        self.content_type = CONTENT_TYPE_LATEST
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(service, pools, counts, states))
-
-    def render(self) -> tuple[bytes, str]:
-        return self._generate(self.registry), self.content_type
-
-
-class _Collector:
-    def __init__(
-        self,
-        service: LiveService,
-        pools: Sequence[ConsumerPool],
-        counts: ServiceMetrics,
-        states: Callable[[], dict[str, float]],
-    ) -> None:
         self.service = service
         self.pools = pools
         self.counts = counts
         self.states = states
+        self._generate = generate_latest
+        self.content_type = CONTENT_TYPE_LATEST
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def render(self) -> tuple[bytes, str]:
+        return self._generate(self.registry), self.content_type
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily

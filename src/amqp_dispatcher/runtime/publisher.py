@@ -9,7 +9,9 @@ one message at a time, so a returned (unroutable) message can never be mistaken 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from time import perf_counter
 
 import gevent.lock
@@ -69,37 +71,7 @@ class Publisher:
         mandatory: bool,
         timeout: float,
     ) -> None:
-        if self.metrics is None:
-            self._publish(exchange, routing_key, body, properties, mandatory=mandatory, timeout=timeout)
-            return
-        started, outcome = perf_counter(), "failed"
-        try:
-            self._publish(exchange, routing_key, body, properties, mandatory=mandatory, timeout=timeout)
-            outcome = "confirmed"
-        except PublishReturned:
-            outcome = "returned"
-            raise
-        except PublishRefused:
-            outcome = "nacked"
-            raise
-        except PublishTimeout:
-            outcome = "timeout"
-            raise
-        finally:
-            self.metrics.publishes[outcome] += 1
-            self.metrics.publish_duration.observe(perf_counter() - started)
-
-    def _publish(
-        self,
-        exchange: str,
-        routing_key: str,
-        body: bytes,
-        properties: dict[str, object],
-        *,
-        mandatory: bool,
-        timeout: float,
-    ) -> None:
-        with self._slots:  # more concurrent publishes than channels wait for one
+        with self._counted(), self._slots:  # more concurrent publishes than channels wait for one
             channel = self._checkout()
             try:
                 channel.publish(
@@ -114,6 +86,29 @@ class Publisher:
                 channel.close()  # a late confirm could arrive on it and answer the next publish
                 raise
             self._idle.append(channel)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Counts the publish by outcome, with its duration, when metrics are on."""
+        if self.metrics is None:
+            yield
+            return
+        started, outcome = perf_counter(), "failed"
+        try:
+            yield
+            outcome = "confirmed"
+        except PublishReturned:
+            outcome = "returned"
+            raise
+        except PublishRefused:
+            outcome = "nacked"
+            raise
+        except PublishTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            self.metrics.publishes[outcome] += 1
+            self.metrics.publish_duration.observe(perf_counter() - started)
 
     def note_unroutable(self, exchange: str, routing_key: str, returned: PublishReturned, log: PrefixedLog) -> None:
         """Count a returned message, and say so in the consumer's log, at most once a minute per
