@@ -80,9 +80,10 @@ def explain(wanted: int) -> str:
         f"this package was generated for runtime interface {wanted}, and the installed runtime "
         f"(amqp-dispatcher {VERSION}) runs interface {runs}"
     )
+    rebuild = "rebuild the package with this version's dispatcher-build (dispatcher-build CONFIG -o DIR)"
     if wanted > max(SUPPORTED):
         return (
-            f"{mismatch}: upgrade the runtime to the version of dispatcher-build that generated it "
-            "(its manifest.json says which), or rebuild the package with this version's dispatcher-build"
+            f"{mismatch}: upgrade the runtime to the version that generated the package, which its "
+            f"manifest.json names (pip install --upgrade 'amqp-dispatcher==VERSION'), or {rebuild}"
         )
-    return f"{mismatch}: rebuild the package with this version's dispatcher-build (dispatcher-build CONFIG -o DIR)"
+    return f"{mismatch}: {rebuild}"
