@@ -27,10 +27,6 @@ SERVICE = Service(
     startup_timeout=60.0,
     blocking_threshold=None,
     on_unroutable="log",
-    http=Http(
-        port=9108,
-        host="0.0.0.0",
-    ),
     startup_handler=configure,
     exchanges=(
         Exchange(
@@ -182,5 +178,9 @@ SERVICE = Service(
             prefetch_count=5,
             on_error=Reject(),
         ),
+    ),
+    http=Http(
+        port=9108,
+        host="0.0.0.0",
     ),
 )

@@ -171,9 +171,10 @@ def test_readyz_flips_on_a_forced_close_and_comes_back(project, services, vhost)
     try:
         rabbitmqctl("suspend_listeners")  # so that the service stays away long enough to be seen
         try:
-            closed_at = time.monotonic()
-            for row in connections(vhost, "pid"):
-                rabbitmqctl("close_connection", row["pid"], "test: forced close")
+            pids = [row["pid"] for row in connections(vhost, "pid")]
+            for pid in pids:
+                rabbitmqctl("close_connection", pid, "test: forced close")
+            closed_at = time.monotonic()  # when the broker has closed it (rabbitmqctl takes about 0.5 s to start)
             wait_until(lambda: watcher.first(503, closed_at), timeout=5, message="/readyz 503 after the close")
         finally:
             rabbitmqctl("resume_listeners")

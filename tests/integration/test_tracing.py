@@ -17,7 +17,7 @@ import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from .harness import Project, channel, wait_until
+from .harness import Project, channel, complete_lines, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -33,7 +33,8 @@ queues:
 
 
 def spans(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The spans exported so far: whole lines only, as the service may be writing the last one."""
+    return [json.loads(line) for line in complete_lines(path.read_text())] if path.exists() else []
 
 
 def test_one_trace_from_the_producer_through_two_services(project, services, vhost, tmp_path) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,9 +32,13 @@ from amqp_dispatcher.runtime.spec import ConsumerEntry, Http, Reject, Requeue
 
 from .rig import SETTINGS, queue, retry_policy, service, wait_for
 
+release = gevent.event.Event()
+
 
 class Scripted:
     def consume(self, amqp: Any, msg: Any) -> None:
+        if msg.body == b"hold":
+            release.wait()
         if msg.body == b"fail":
             raise ValueError("asked to")
         if msg.body == b"nack":
@@ -127,9 +132,12 @@ def test_the_routes_and_their_answers(running: Running) -> None:
 
 
 def test_readiness_names_an_entry_whose_consumer_the_broker_cancelled_until_it_consumes_again(
-    running: Running,
+    running: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(pool_module, "BACKOFF_BASE", 0.3)  # the pool waits this long before consuming again
+    monkeypatch.setattr(pool_module, "BACKOFF_CAP", 0.3)
     running.broker.cancel_consumers("b")
+    wait_for(lambda: running.get("/readyz")[0] == 503)
     status, _, body = running.get("/readyz")
     assert status == 503
     assert json.loads(body)["not_ready"] == [
@@ -235,10 +243,17 @@ def test_ports_out_of_range_are_refused(port: str) -> None:
         listen_address({"DISPATCHER_HTTP_PORT": port}, CONFIGURED)
 
 
-def test_a_lost_connection_counts_no_message_twice(running: Running) -> None:
-    running.broker.publish("", "a", b"ok")
-    wait_for(lambda: running.metric("amqp_dispatcher_messages_settled_total", queue="a", outcome="ack") == 1)
+def test_an_answer_lost_with_its_connection_is_counted_as_dropped_and_the_redelivery_as_received(
+    running: Running,
+) -> None:
+    release.clear()
+    running.broker.publish("", "a", b"hold")
+    wait_for(lambda: running.metric("amqp_dispatcher_messages_in_flight", queue="a") == 1)
     for connection in list(running.broker.connections):
         connection.close_by_broker(ConnectionLost("320 CONNECTION_FORCED"))
     wait_for(lambda: running.get("/readyz")[0] == 200)
-    assert running.metric("amqp_dispatcher_messages_received_total", queue="a") == 1
+    release.set()  # the first answer goes nowhere; the broker redelivered the message meanwhile
+    wait_for(lambda: running.metric("amqp_dispatcher_messages_settled_total", queue="a", outcome="ack") == 1)
+    assert running.metric("amqp_dispatcher_messages_settled_total", queue="a", outcome="dropped_stale") == 1
+    assert running.metric("amqp_dispatcher_messages_received_total", queue="a") == 2
+    assert running.metric("amqp_dispatcher_reconnects_total") == 1

@@ -38,3 +38,59 @@ def test_a_package_for_any_other_interface_is_refused_in_one_line(number: int) -
 def test_other_names_are_ordinary_missing_attributes() -> None:
     with pytest.raises(AttributeError):
         interface.NOT_A_GUARD  # noqa: B018
+
+
+# What code generated for interface 1 relies on: the names it imports from the runtime, and the
+# fields it passes to each spec class. A runtime that runs interface 1 must still accept them all
+# and require nothing more; a change that breaks this needs INTERFACE bumped (interface.py).
+GENERATED_FOR_1 = {
+    "Service": {
+        "name",
+        "config_sha256",
+        "monkey_patch",
+        "heartbeat",
+        "shutdown_timeout",
+        "startup_timeout",
+        "blocking_threshold",
+        "on_unroutable",
+        "startup_handler",
+        "exchanges",
+        "queues",
+        "consumers",
+        "http",
+    },
+    "ConsumerEntry": {"consumer", "queue", "consumer_count", "prefetch_count", "on_error"},
+    "Exchange": {"name", "type", "durable", "auto_delete", "internal", "passive", "arguments"},
+    "Queue": {"name", "durable", "auto_delete", "exclusive", "passive", "arguments", "bindings"},
+    "Binding": {"exchange", "routing_key", "arguments"},
+    "Retry": {"max_attempts", "delays", "delay_queues", "parking_queue"},
+    "Requeue": set(),
+    "Reject": set(),
+    "Http": {"port", "host"},
+}
+# Fields that packages generated earlier under interface 1 may leave out (the runtime defaults them).
+OPTIONAL_IN_1 = {"Service": {"http"}}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_FOR_1))
+def test_the_runtime_still_runs_what_interface_1_generated(name: str) -> None:
+    import dataclasses
+
+    import amqp_dispatcher.runtime as runtime
+
+    if interface.INTERFACE != 1:
+        pytest.skip("a new interface: record what it generates, as GENERATED_FOR_1 does")
+    spec_class = getattr(runtime, name)
+    fields = {field.name: field for field in dataclasses.fields(spec_class)}
+    passed = GENERATED_FOR_1[name]
+    assert passed <= set(fields), f"{name} no longer takes {sorted(passed - set(fields))}: bump INTERFACE"
+    required = {
+        field_name
+        for field_name, field in fields.items()
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    }
+    assert required <= passed - OPTIONAL_IN_1.get(name, set()), (
+        f"{name} now requires {sorted(required - passed)}, which packages of interface 1 do not pass: "
+        "give it a default, or bump INTERFACE"
+    )
+    assert {"main", "run"} <= set(runtime.__all__), "generated __main__.py calls main"

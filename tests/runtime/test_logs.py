@@ -75,6 +75,11 @@ def test_a_percent_sign_in_a_queue_name_loses_no_line(lines: list[str]) -> None:
     assert lines == ["INFO consumer m:C on queue 'orders%d': consuming on channel 1"]
 
 
+def test_a_percent_sign_in_a_queue_name_shows_once_in_a_line_without_arguments(lines: list[str]) -> None:
+    PrefixedLog("amqp-dispatcher.pool", "consumer m:C on queue '100%'").warning("the broker cancelled the consumer")
+    assert lines == ["WARNING consumer m:C on queue '100%': the broker cancelled the consumer"]
+
+
 @pytest.mark.skipif(not hasattr(builtins, "ExceptionGroup"), reason="exception groups are Python 3.11's")
 def test_a_group_s_members_and_a_long_chain_are_all_in_the_traceback(lines: list[str]) -> None:
     log = get_logger("amqp-dispatcher.test")

@@ -98,4 +98,44 @@ def test_a_failed_consume_is_an_error_span_with_the_exception(
 
 def test_without_a_configured_provider_nothing_is_traced() -> None:
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider), "no test sets the global provider"
-    assert tracing.from_environment() is None
+    assert tracing.configured() is None
+
+
+class Holding:
+    """Handles messages concurrently (each waits a little), publishing nothing."""
+
+    def consume(self, amqp: Any, msg: Any) -> None:
+        import gevent
+
+        gevent.sleep(0.01)
+
+    def shutdown(self, exception: BaseException | None = None) -> None:
+        pass
+
+
+def test_each_message_gets_its_own_trace_even_between_concurrent_and_consecutive_messages(
+    exported: tuple[tracing.Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, exporter = exported
+    rig = Rig(Holding, count=3)
+    rig.pool.tracer = tracer
+    producers = {}
+    try:
+        for number in range(6):
+            if number % 2:  # every other message comes without a trace context
+                rig.send(number)
+                continue
+            headers, producer = producer_headers(tracer._tracer)
+            producers[str(number)] = producer
+            rig.broker.publish("", "q", b"x", {"headers": headers, "message_id": str(number)})
+        wait_for(lambda: len([s for s in exporter.get_finished_spans() if s.name == "process q"]) == 6)
+    finally:
+        rig.close()
+    for span in (s for s in exporter.get_finished_spans() if s.name == "process q"):
+        number = (span.attributes or {})["messaging.message.id"]
+        producer = producers.get(str(number))
+        if producer is None:
+            assert span.parent is None, f"message {number} had no trace context: a trace of its own"
+            assert span.context.trace_id not in {p.trace_id for p in producers.values()}
+        else:
+            assert span.parent is not None and span.parent.span_id == producer.span_id, number

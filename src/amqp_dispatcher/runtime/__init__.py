@@ -1,7 +1,8 @@
 """The amqp-dispatcher runtime: what a generated service package imports and runs.
 
 This package never imports the compiler, yaml, jsonschema or jinja2: a production install
-brings only gevent and pika.
+brings only gevent, pika and prometheus_client (the last imported only for the HTTP
+endpoint).
 """
 
 from __future__ import annotations

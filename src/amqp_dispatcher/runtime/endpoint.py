@@ -30,6 +30,7 @@ _HOST = re.compile(r"[A-Za-z0-9.:_-]+")
 _DIGITS = re.compile(r"[0-9]+")
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
+_CONCURRENT_REQUESTS = 32  # more wait for one: probes and scrapers are few, and must not crowd the hub
 
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
 Answer = tuple[str, str, bytes]  # status, content type, body
@@ -85,7 +86,9 @@ class HttpEndpoint:
         return f"<HttpEndpoint {self.address.host}:{self.address.port} {'serving' if self._server else 'stopped'}>"
 
     def start(self) -> None:
-        server = gevent.pywsgi.WSGIServer((self.address.host, self.address.port), self._serve, log=None)
+        server = gevent.pywsgi.WSGIServer(
+            (self.address.host, self.address.port), self._serve, log=None, spawn=_CONCURRENT_REQUESTS
+        )
         try:
             server.start()
         except OSError as error:
@@ -108,6 +111,14 @@ class HttpEndpoint:
         if server is not None:
             server.stop(timeout=1)
 
+    @staticmethod
+    def _answer(route: Callable[[], Answer], path: str) -> Answer:
+        try:
+            return route()
+        except Exception:  # last resort: a bug in an answer must not reach gevent's own error output
+            log.exception("answering %s failed", path)
+            return "500 Internal Server Error", _TEXT, b"internal error; see the service's log\n"
+
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         route = self._routes.get(environ.get("PATH_INFO", ""))
@@ -118,7 +129,7 @@ class HttpEndpoint:
             status, kind, body = "404 Not Found", _TEXT, b"not found: try /metrics, /livez, /readyz or /info\n"
             headers = []
         else:
-            status, kind, body = route()
+            status, kind, body = self._answer(route, environ.get("PATH_INFO", ""))
             headers = []
         start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body))), *headers])
         return [b""] if method == "HEAD" else [body]

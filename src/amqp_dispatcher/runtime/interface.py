@@ -15,9 +15,11 @@ would no longer run here, and list in SUPPORTED the older numbers this runtime s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
@@ -30,6 +32,7 @@ SUPPORTED = frozenset({INTERFACE})
 INTERFACE_1 = 1  # what packages generated for interface 1 import
 
 _NAME = re.compile(r"INTERFACE_([0-9]+)")
+_VERSION = re.compile(r"[0-9A-Za-z.+-]{1,40}")  # what a manifest may name, shown in a command line
 
 
 class IncompatiblePackage(DispatcherError, ImportError):
@@ -63,27 +66,44 @@ def __getattr__(name: str) -> int:
     wanted = _NAME.fullmatch(name)
     if wanted is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    refuse(int(wanted[1]))
+    # The caller is the package's `from ... import INTERFACE_<n>`: its manifest names the generator.
+    importer = sys._getframe(1).f_globals.get("__file__")
+    refuse(int(wanted[1]), _generator_beside(importer))
 
 
-def refuse(wanted: int) -> NoReturn:
-    message = explain(wanted)
+def refuse(wanted: int, generator: str | None = None) -> NoReturn:
+    message = explain(wanted, generator)
     if sys.argv[:1] == ["-m"]:  # python -m <package> is importing it: one line, exit 2
         print(f"{'check' if _in_check_mode() else 'amqp-dispatcher'}: {message}", file=sys.stderr)
         raise SystemExit(ExitStatus.CONFIG)
     raise IncompatiblePackage(message)
 
 
-def explain(wanted: int) -> str:
+def explain(wanted: int, generator: str | None = None) -> str:
     runs = ", ".join(str(number) for number in sorted(SUPPORTED))
+    by = f" by dispatcher-build {generator}" if generator else ""
     mismatch = (
-        f"this package was generated for runtime interface {wanted}, and the installed runtime "
+        f"this package was generated{by} for runtime interface {wanted}, and the installed runtime "
         f"(amqp-dispatcher {VERSION}) runs interface {runs}"
     )
     rebuild = "rebuild the package with this version's dispatcher-build (dispatcher-build CONFIG -o DIR)"
     if wanted > max(SUPPORTED):
-        return (
-            f"{mismatch}: upgrade the runtime to the version that generated the package, which its "
-            f"manifest.json names (pip install --upgrade 'amqp-dispatcher==VERSION'), or {rebuild}"
+        upgrade = (
+            f"pip install 'amqp-dispatcher=={generator}'" if generator else "pip install --upgrade amqp-dispatcher"
         )
+        return f"{mismatch}: upgrade the runtime ({upgrade}), or {rebuild}"
+    if generator:
+        rebuild += f", or run it with the runtime it was built for (pip install 'amqp-dispatcher=={generator}')"
     return f"{mismatch}: {rebuild}"
+
+
+def _generator_beside(module_file: object) -> str | None:
+    """The dispatcher-build version in the manifest next to a generated module, if it can be read."""
+    if not isinstance(module_file, str):
+        return None
+    try:
+        manifest = json.loads(Path(module_file).with_name("manifest.json").read_text(encoding="utf-8"))
+        version = manifest["generator"]["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, str) and _VERSION.fullmatch(version) else None

@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import greenlet
-
 # On a greenlet: a callable returning the fields of what it is doing now (a pool's worker sets it).
 GREENLET_FIELDS = "log_fields"
 # On a record: the fields its logger adds, and the prefix its text format puts before the message.
@@ -33,6 +31,23 @@ class JsonFormatter(logging.Formatter):
     `class=amqp_dispatcher.runtime.jsonlogs.JsonFormatter`."""
 
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            return self._format(record)
+        except Exception as error:  # noqa: BLE001 - a bad log call (wrong arguments) is still one JSON line
+            return json.dumps(
+                {
+                    "time": _time(record.created),
+                    "level": record.levelname,
+                    "logger": record.name,
+                    "message": repr(record.msg),
+                    "arguments": repr(record.args),
+                    "format_error": f"{type(error).__name__}: {error}",
+                },
+                ensure_ascii=True,
+                default=repr,
+            )
+
+    def _format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
             "time": _time(record.created),
             "level": record.levelname,
@@ -69,7 +84,9 @@ def _context(record: logging.LogRecord) -> dict[str, Any]:
     from_record = getattr(record, RECORD_FIELDS, None)
     if isinstance(from_record, Mapping):
         fields.update(from_record)
-    hook: Callable[[], Mapping[str, Any]] | None = getattr(greenlet.getcurrent(), GREENLET_FIELDS, None)
+    from greenlet import getcurrent  # gevent's; imported when a JSON line is written, not with the runtime
+
+    hook: Callable[[], Mapping[str, Any]] | None = getattr(getcurrent(), GREENLET_FIELDS, None)
     if callable(hook):
         with contextlib.suppress(Exception):  # a log line never fails for its context
             fields.update(hook())

@@ -16,7 +16,7 @@ import logging
 import logging.config
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import jsonlogs
@@ -149,9 +149,12 @@ class PrefixedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         self.prefix = safe(prefix).replace("%", "%%")
         self._extra = {jsonlogs.RECORD_PREFIX: safe(prefix), jsonlogs.RECORD_FIELDS: dict(fields or {})}
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        kwargs["extra"] = {**self._extra, **kwargs.get("extra", {})}
-        return f"{self.prefix}: {msg}", kwargs
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        # A line without arguments is not %-formatted: its prefix must not be escaped for it.
+        if self.isEnabledFor(level):
+            prefix = self.prefix if args else self._extra[jsonlogs.RECORD_PREFIX]
+            kwargs["extra"] = {**self._extra, **kwargs.get("extra", {})}
+            self.logger.log(level, f"{prefix}: {msg}", *args, **kwargs)
 
 
 def use_format(environ: Mapping[str, str]) -> None:

@@ -11,10 +11,10 @@ count nothing.
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from time import time as _now
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ PREFIX = "amqp_dispatcher"
 OUTCOMES = ("ack", "nack", "reject", "requeue", "retry", "parked", "dropped_stale")
 PUBLISH_OUTCOMES = ("confirmed", "nacked", "returned", "timeout", "failed")
 HANDLER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-QUEUE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+# AMQP timestamps are whole seconds: finer buckets would mean nothing.
+QUEUE_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+_MILLISECONDS = 10**11  # a timestamp this large is milliseconds (year 5138 in seconds): some producers write them
 PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 
 
@@ -66,18 +68,32 @@ class EntryMetrics:
         self.replacements = 0
         self.cancels = 0
 
+    # delivered() and answered() run for every message: the histograms' observe is inlined.
+
     def delivered(self, message: Message) -> None:
         """A delivery reached an instance; its time in queue, if it carries an AMQP timestamp."""
         self.received += 1
         stamp = message.timestamp
         if stamp is not None:
-            self.queue_time.observe(max(time.time() - stamp, 0.0))
+            waited = _now() - (stamp if stamp < _MILLISECONDS else stamp / 1000)
+            if waited < 0.0:  # clocks disagree, or it was stamped within this second
+                waited = 0.0
+            histogram = self.queue_time
+            histogram.counts[bisect_left(histogram.bounds, waited)] += 1
+            histogram.total += waited
 
     def answered(self, outcome: str | None, seconds: float) -> None:
         """A delivery was handled in `seconds` and went where `outcome` says."""
         if outcome is not None:
             self.settled[outcome] += 1
-        self.handler.observe(seconds)
+        histogram = self.handler
+        histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+        histogram.total += seconds
+
+    def count(self, outcome: str | None) -> None:
+        """Where a delivery went, when its handling was cut short (its worker ended)."""
+        if outcome is not None:
+            self.settled[outcome] += 1
 
 
 @dataclass(slots=True)

@@ -234,10 +234,11 @@ class ConsumerPool:
         if not self._busy:
             self._idle.set()
         delivery = self._current.pop(slot, None)
-        if delivery is not None and not delivery.settled:
-            sent = delivery.reject(requeue=True)
-            if self.metrics is not None:
-                self.metrics.answered("requeue" if sent else "dropped_stale", 0.0)
+        if delivery is not None:
+            if not delivery.settled:
+                delivery.outcome = "requeue" if delivery.reject(requeue=True) else "dropped_stale"
+            if self.metrics is not None:  # answered or not, it was received: count where it went
+                self.metrics.count(delivery.outcome)
         if self.metrics is not None:
             self.metrics.replacements += 1
         crashes = self._crashes[slot] = self._crashes.get(slot, 0) + 1

@@ -58,10 +58,10 @@ class AMQPProxy:
         self._settle("ack", self._delivery.ack)
 
     def nack(self, requeue: bool = True) -> None:
-        self._settle("nack", lambda: self._delivery.nack(requeue=requeue))
+        self._settle("nack", lambda: self._delivery.nack(requeue=requeue), requeue=requeue)
 
     def reject(self, requeue: bool = True) -> None:
-        self._settle("reject", lambda: self._delivery.reject(requeue=requeue))
+        self._settle("reject", lambda: self._delivery.reject(requeue=requeue), requeue=requeue)
 
     def publish(
         self,
@@ -119,14 +119,15 @@ class AMQPProxy:
                 raise
             self._publisher.note_unroutable(exchange, routing_key, returned, self._log)
 
-    def _settle(self, how: str, send: Any) -> None:
+    def _settle(self, how: str, send: Any, *, requeue: bool = False) -> None:
         if self._answer is not None:
             raise AlreadyAnswered(
                 f"cannot {how} delivery {self._delivery.tag}: it was already answered with {self._answer}"
             )
         self._answer = how  # set first, as the original did: a failed send still counts as the answer
         sent = send()
-        self._delivery.outcome = how if sent else "dropped_stale"
+        # Where it went: back to its queue (requeue), or acked, nacked or rejected for good.
+        self._delivery.outcome = ("requeue" if requeue else how) if sent else "dropped_stale"
         if not sent:
             self._log.warning(
                 "%s of delivery %d dropped: its channel has closed, and the broker has requeued the message",

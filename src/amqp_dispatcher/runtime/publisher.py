@@ -34,6 +34,7 @@ MAX_CHANNELS = 256
 # not flood the log. At most _UNROUTABLE_KEYS keys are remembered.
 UNROUTABLE_LOG_EVERY = 60.0
 _UNROUTABLE_KEYS = 1000
+_NOT_COUNTED = contextlib.nullcontext()  # metrics off: reusable, nothing to count
 
 
 class Publisher:
@@ -71,7 +72,8 @@ class Publisher:
         mandatory: bool,
         timeout: float,
     ) -> None:
-        with self._counted(), self._slots:  # more concurrent publishes than channels wait for one
+        counted = self._counted() if self.metrics is not None else _NOT_COUNTED
+        with counted, self._slots:  # more concurrent publishes than channels wait for one
             channel = self._checkout()
             try:
                 channel.publish(
@@ -89,10 +91,8 @@ class Publisher:
 
     @contextlib.contextmanager
     def _counted(self) -> Iterator[None]:
-        """Counts the publish by outcome, with its duration, when metrics are on."""
-        if self.metrics is None:
-            yield
-            return
+        """Counts the publish by outcome, with its duration (waiting for a free channel included)."""
+        assert self.metrics is not None
         started, outcome = perf_counter(), "failed"
         try:
             yield

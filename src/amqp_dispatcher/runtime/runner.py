@@ -66,7 +66,7 @@ def run_service(service: LiveService, transport: Transport | None = None, *, gen
             except Exception:  # the user's handler: report it with its traceback
                 log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
                 return ExitStatus.CONFIG
-        tracer = tracing.from_environment()  # after the startup handler, which may configure OpenTelemetry
+        tracer = tracing.configured()  # after the startup handler, which may configure OpenTelemetry
     runner = ServiceRunner(
         service, settings, transport or PikaTransport(), http=address, generator=generator, tracer=tracer
     )
@@ -130,11 +130,12 @@ class ServiceRunner:
             watchdog.start()
         try:
             if self.monitoring is not None:  # first: a port in use ends the service before it connects
-                self.monitoring.endpoint.start()
+                try:
+                    self.monitoring.endpoint.start()
+                except ConfigurationError as error:
+                    log.error("%s", error)
+                    return ExitStatus.CONFIG
             return self._serve()
-        except ConfigurationError as error:
-            log.error("%s", error)
-            return ExitStatus.CONFIG
         finally:
             if self.monitoring is not None:  # last: /readyz says 503 while the service drains
                 self.monitoring.endpoint.stop()

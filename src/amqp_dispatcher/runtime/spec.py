@@ -142,11 +142,13 @@ class Service(Generic[ConsumerT, HandlerT]):
     startup_timeout: float
     blocking_threshold: float | None  # None: derived from the heartbeat at start
     on_unroutable: str  # "log" or "raise": what amqp.publish does with a message no queue receives
-    http: Http | None  # None: no endpoint, unless DISPATCHER_HTTP_PORT asks for one
     startup_handler: HandlerT | None
     exchanges: tuple[Exchange, ...]
     queues: tuple[Queue, ...]
     consumers: tuple[ConsumerEntry[ConsumerT], ...]
+    # None: no endpoint, unless DISPATCHER_HTTP_PORT asks for one. The default (the compiler
+    # always writes it) keeps packages generated before the key existed, interface 1, running.
+    http: Http | None = None
 
 
 # What the runtime runs: the service with its classes and handler imported.

@@ -91,7 +91,7 @@ class Tracer:
             yield span
 
 
-def from_environment() -> Tracer | None:
+def configured() -> Tracer | None:
     """A Tracer when the OpenTelemetry API is installed and a tracer provider is configured."""
     try:
         from opentelemetry import propagate, trace

@@ -72,7 +72,7 @@ class _DeliveredMessage(Message):
     @property
     def timestamp(self) -> int | None:
         stamp = self._raw.timestamp  # read off the frame: no properties dict built for it
-        return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+        return stamp if type(stamp) is int else None
 
     @property
     def delivery_tag(self) -> int:
