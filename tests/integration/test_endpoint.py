@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from amqp_dispatcher.runtime.interface import INTERFACE
+from amqp_dispatcher.runtime.version import VERSION
+
 from .harness import channel, connections, publish, rabbitmqctl, wait_until
 
 pytestmark = pytest.mark.broker
@@ -189,8 +192,17 @@ def test_readyz_flips_on_a_forced_close_and_comes_back(project, services, vhost)
 
 def test_readyz_flips_when_the_consumed_queue_is_deleted_and_comes_back(project, services, vhost) -> None:
     port = free_port()
-    service = project(READY).service(vhost, DISPATCHER_HTTP_PORT=str(port)).wait_ready()
+    built = project(READY)
+    service = built.service(vhost, DISPATCHER_HTTP_PORT=str(port)).wait_ready()
     services.append(service)
+    info = json.loads(get(port, "/info")[1])
+    assert (info["generator"]["version"], info["runtime"]["version"]) == (VERSION, VERSION)
+    package = (built.root / "service" / "__init__.py").read_text()
+    assert info["runtime"]["interface"] == INTERFACE and f"config sha256: {info['config_sha256']}" in package
+    assert [(entry["consumer"], entry["queue"]) for entry in info["consumers"]] == [
+        ("workers:Recorder", "work"),
+        ("workers:Recorder", "other"),
+    ]
     watcher = Watcher(port)
     try:
         deleted_at = time.monotonic()
@@ -247,3 +259,40 @@ def test_a_port_in_use_exits_2_with_one_line(project, services, vhost) -> None:
         assert service.wait(30) == 2
     assert f"cannot serve the HTTP endpoint on 0.0.0.0:{port}: Address already in use" in service.log
     assert "Traceback" not in service.log
+
+
+RELAY = """
+http:
+  port: 9108
+consumers:
+  - consumer: workers:Recorder
+    queue: work
+queues:
+  - queue: work
+  - queue: out
+"""
+
+
+def test_readyz_fails_while_the_broker_blocks_the_publishing_connection(project, services, vhost) -> None:
+    port = free_port()
+    built = project(RELAY)
+    service = built.service(vhost, DISPATCHER_HTTP_PORT=str(port)).wait_ready()
+    services.append(service)
+    relay = {"publish": {"exchange": "", "routing_key": "out", "body": "y", "headers": None}}
+    publish(vhost, "work", ["first"], headers=relay)  # the publishing connection opens, and publishes
+    wait_until(lambda: built.events("end"))
+    # The next one publishes 3 s after it starts: during the alarm, when RabbitMQ blocks the connection.
+    publish(vhost, "work", ["second"], headers={**relay, "sleep": 3})
+    wait_until(lambda: len(built.events("start")) == 2)
+    watermark = rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().").strip()
+    rabbitmqctl("set_vm_memory_high_watermark", "0.000001")  # a memory alarm: the broker blocks publishers
+    try:
+        wait_until(lambda: get(port, "/readyz")[0] == 503, timeout=30, message="/readyz 503 while blocked")
+        problems = json.loads(get(port, "/readyz")[1])["not_ready"]
+        assert problems == ["the broker blocks the publishing connection (connection.blocked)"]
+        assert value(samples(port), "amqp_dispatcher_connection_blocked") == 1
+    finally:
+        rabbitmqctl("set_vm_memory_high_watermark", watermark if watermark.replace(".", "").isdigit() else "0.4")
+    wait_until(lambda: get(port, "/readyz")[0] == 200, timeout=30, message="/readyz 200 once unblocked")
+    wait_until(lambda: len(built.events("end")) == 2, message="the blocked publish went through after the alarm")
+    assert service.stop() == 0

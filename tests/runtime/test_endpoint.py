@@ -257,3 +257,18 @@ def test_an_answer_lost_with_its_connection_is_counted_as_dropped_and_the_redeli
     assert running.metric("amqp_dispatcher_messages_settled_total", queue="a", outcome="dropped_stale") == 1
     assert running.metric("amqp_dispatcher_messages_received_total", queue="a") == 2
     assert running.metric("amqp_dispatcher_reconnects_total") == 1
+
+
+@given(st.text(max_size=12))
+def test_a_host_is_an_address_or_a_name_and_nothing_else(text: str) -> None:
+    host = text.strip()
+    if not host:
+        assert listen_address({"DISPATCHER_HTTP_HOST": text}, CONFIGURED) == CONFIGURED
+        return
+    allowed = all(char.isascii() and (char.isalnum() or char in ".:_-") for char in host)
+    if allowed:
+        assert listen_address({"DISPATCHER_HTTP_HOST": text}, CONFIGURED) == Http(port=9108, host=host)
+        return
+    with pytest.raises(ConfigurationError) as refusal:
+        listen_address({"DISPATCHER_HTTP_HOST": text}, CONFIGURED)
+    assert "\n" not in str(refusal.value) and str(refusal.value).isprintable()

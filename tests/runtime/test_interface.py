@@ -94,3 +94,26 @@ def test_the_runtime_still_runs_what_interface_1_generated(name: str) -> None:
         "give it a default, or bump INTERFACE"
     )
     assert {"main", "run"} <= set(runtime.__all__), "generated __main__.py calls main"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(json_values)
+def test_check_reports_any_manifest_it_cannot_trust_as_findings(manifest: object) -> None:
+    """Whatever manifest.json holds, the check gives findings, never a traceback."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from amqp_dispatcher.runtime import check
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "manifest.json").write_text(json.dumps(manifest))
+        problems = list(check._manifest_problems(Path(folder)))
+    assert problems, "a manifest that is not dispatcher-build's always has something to say"
+    assert all(isinstance(problem, str) and "\n" not in problem for problem in problems)

@@ -101,3 +101,16 @@ def test_log_format_accepts_text_and_json(value: str) -> None:
 def test_another_log_format_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match=r"LOG_FORMAT='yaml': use text \(the default\) or json"):
         logs.use_format({"LOG_FORMAT": "yaml"})
+
+
+@given(st.text(max_size=12))
+def test_any_log_format_but_text_or_json_is_refused_in_one_line(value: str) -> None:
+    if value.strip().lower() in ("", "text", "json"):
+        logs.use_format({"LOG_FORMAT": value})
+        logs.use_format({})
+        return
+    with pytest.raises(ConfigurationError) as refusal:
+        logs.use_format({"LOG_FORMAT": value})
+    message = str(refusal.value)
+    assert message.startswith("LOG_FORMAT=") and message.endswith("use text (the default) or json")
+    assert "\n" not in message and message.isprintable()

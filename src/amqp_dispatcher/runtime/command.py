@@ -6,12 +6,12 @@ runner's, checking is check.py's. Usage errors exit 2 with one line.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ExitStatus
+from .interface import generator_in
 from .spec import LiveService
 
 USAGE = (
@@ -26,7 +26,7 @@ def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int
     if not arguments:
         from .runner import run_service  # only running loads gevent and pika
 
-        return run_service(service, generator=_generator(_folder(package)))
+        return run_service(service, generator=generator_in(_folder(package)))
     if list(arguments) == ["check"]:
         from . import interface
         from .check import check
@@ -38,15 +38,6 @@ def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int
         return ExitStatus.OK
     print(f"{USAGE.format(package=package)}\nunknown arguments: {' '.join(arguments)}", file=sys.stderr)
     return ExitStatus.CONFIG
-
-
-def _generator(folder: Path) -> str | None:
-    """The dispatcher-build version that generated the package, as its manifest says (for /info)."""
-    try:
-        version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["generator"]["version"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return version if isinstance(version, str) else None
 
 
 def _folder(package: str) -> Path:

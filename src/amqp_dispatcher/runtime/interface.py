@@ -99,10 +99,13 @@ def explain(wanted: int, generator: str | None = None) -> str:
 
 def _generator_beside(module_file: object) -> str | None:
     """The dispatcher-build version in the manifest next to a generated module, if it can be read."""
-    if not isinstance(module_file, str):
-        return None
+    return generator_in(Path(module_file).parent) if isinstance(module_file, str) else None
+
+
+def generator_in(package_folder: Path) -> str | None:
+    """The dispatcher-build version a package's manifest.json names, if it can be read."""
     try:
-        manifest = json.loads(Path(module_file).with_name("manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((package_folder / "manifest.json").read_text(encoding="utf-8"))
         version = manifest["generator"]["version"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
