@@ -26,7 +26,7 @@ import time
 import gevent
 import gevent.event
 
-from . import tracing
+from . import deadlines, tracing
 from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
@@ -190,8 +190,8 @@ class ServiceRunner:
         for pool in self.pools:
             pool.close()
         quick = self._forced.is_set()
-        self.publisher.close(timeout=1.0 if quick else 5.0)
-        self.supervisor.close(timeout=1.0 if quick else 10.0)
+        self.publisher.close(timeout=1.0 if quick else deadlines.PUBLISHER_CLOSE)
+        self.supervisor.close(timeout=1.0 if quick else deadlines.CONSUMER_CLOSE)
 
 
 def _qualified(function: object) -> str:
