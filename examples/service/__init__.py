@@ -3,7 +3,7 @@
 # The generator orders the imports: the runtime first, then the config's modules.
 # isort: skip_file
 # The runtime refuses, in one line, a package generated for an interface it does not run.
-from amqp_dispatcher.runtime.interface import INTERFACE_1  # noqa: F401
+from amqp_dispatcher.runtime.interface import INTERFACE_2  # noqa: F401
 from amqp_dispatcher.runtime import (
     Binding,
     ConsumerEntry,
@@ -183,4 +183,5 @@ SERVICE = Service(
         port=9108,
         host="0.0.0.0",
     ),
+    processes=1,
 )

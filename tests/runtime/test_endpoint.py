@@ -78,8 +78,8 @@ class Running:
 
     @property
     def endpoint(self) -> HttpEndpoint:
-        assert self.runner.monitoring is not None
-        return self.runner.monitoring.endpoint
+        assert self.runner.endpoint is not None
+        return self.runner.endpoint
 
     def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
         """A request from a native thread, so that the hub keeps serving meanwhile."""

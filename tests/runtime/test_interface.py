@@ -68,29 +68,38 @@ GENERATED_FOR_1 = {
     "Reject": set(),
     "Http": {"port", "host"},
 }
-# Fields that packages generated earlier under interface 1 may leave out (the runtime defaults them).
-OPTIONAL_IN_1 = {"Service": {"http"}}
+# Interface 2 added Service(processes=...); every other name and field is interface 1's.
+GENERATED = {
+    1: GENERATED_FOR_1,
+    2: {**GENERATED_FOR_1, "Service": GENERATED_FOR_1["Service"] | {"processes"}},
+}
+# Fields that packages generated earlier may leave out (the runtime defaults them): interface 1's
+# first packages had no http.
+OPTIONAL = {1: {"Service": {"http"}}, 2: {}}
 
 
-@pytest.mark.parametrize("name", sorted(GENERATED_FOR_1))
-def test_the_runtime_still_runs_what_interface_1_generated(name: str) -> None:
+def test_every_supported_interface_has_its_shape_recorded() -> None:
+    assert set(GENERATED) == set(interface.SUPPORTED), "record what the new interface generates in GENERATED"
+
+
+@pytest.mark.parametrize("number,name", sorted((number, name) for number in GENERATED for name in GENERATED[number]))
+def test_the_runtime_still_runs_what_each_interface_generated(number: int, name: str) -> None:
     import dataclasses
 
     import amqp_dispatcher.runtime as runtime
 
-    if interface.INTERFACE != 1:
-        pytest.skip("a new interface: record what it generates, as GENERATED_FOR_1 does")
+    assert getattr(interface, f"INTERFACE_{number}") == number
     spec_class = getattr(runtime, name)
     fields = {field.name: field for field in dataclasses.fields(spec_class)}
-    passed = GENERATED_FOR_1[name]
+    passed = GENERATED[number][name]
     assert passed <= set(fields), f"{name} no longer takes {sorted(passed - set(fields))}: bump INTERFACE"
     required = {
         field_name
         for field_name, field in fields.items()
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
     }
-    assert required <= passed - OPTIONAL_IN_1.get(name, set()), (
-        f"{name} now requires {sorted(required - passed)}, which packages of interface 1 do not pass: "
+    assert required <= passed - OPTIONAL[number].get(name, set()), (
+        f"{name} now requires {sorted(required - passed)}, which packages of interface {number} do not pass: "
         "give it a default, or bump INTERFACE"
     )
     assert {"main", "run"} <= set(runtime.__all__), "generated __main__.py calls main"

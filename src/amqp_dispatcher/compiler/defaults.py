@@ -20,6 +20,7 @@ SERVICE_DEFAULTS: Mapping[str, Any] = {
     "blocking_threshold": None,
     "on_unroutable": "log",
     "http": None,
+    "processes": 1,
     "queues": [],
     "exchanges": [],
 }

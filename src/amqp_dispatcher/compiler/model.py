@@ -142,6 +142,7 @@ _AS_TYPE: Mapping[str, Any] = {
     "float": float,
     "float | None": lambda value: None if value is None else float(value),
     "Http | None": lambda value: None if value is None else _http(value),
+    "int | str": lambda value: value,  # processes: a number, or "auto"
 }
 _BUILT_FROM_ENTRIES = frozenset({"config_sha256", "startup_handler", "exchanges", "queues", "consumers"})
 

@@ -26,7 +26,7 @@ def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int
     if not arguments:
         from .runner import run_service  # only running loads gevent and pika
 
-        return run_service(service, generator=generator_in(_folder(package)))
+        return run_service(service, generator=generator_in(_folder(package)), worker_command=_this_command(package))
     if list(arguments) == ["check"]:
         from . import interface
         from .check import check
@@ -38,6 +38,19 @@ def main(service: LiveService, arguments: Sequence[str], *, package: str) -> int
         return ExitStatus.OK
     print(f"{USAGE.format(package=package)}\nunknown arguments: {' '.join(arguments)}", file=sys.stderr)
     return ExitStatus.CONFIG
+
+
+def _this_command(package: str) -> list[str] | None:
+    """The command that started this process, to start each worker of several with; None when the
+    package's __main__ is not what runs (main() called from other code), so there is none to repeat.
+
+    `python -m <package>`, and `amqp-dispatcher --config`, which compiles the config and runs the
+    package it writes, both run the package's __main__; repeating the interpreter's original
+    arguments (its options included) starts the same thing again."""
+    running = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(running, "name", None) != f"{package}.__main__" or len(sys.orig_argv) < 2:
+        return None
+    return [sys.executable, *sys.orig_argv[1:]]
 
 
 def _folder(package: str) -> Path:

@@ -62,8 +62,9 @@ def listen_address(environ: Mapping[str, str], configured: Http | None) -> Http 
 
 
 class HttpEndpoint:
-    """The endpoint's server. `ready` says what is not ready (nothing: ready); `info` and `metrics`
-    give the other bodies. Lifecycle: start (binds, or raises ConfigurationError), stop."""
+    """The endpoint's server. `ready` says what is not ready (nothing: ready), `live` what is not
+    alive (nothing, in one process: that it answers is the check); `info` and `metrics` give the
+    other bodies. Lifecycle: start (binds, or raises ConfigurationError), stop."""
 
     def __init__(
         self,
@@ -72,10 +73,11 @@ class HttpEndpoint:
         ready: Callable[[], list[str]],
         info: Callable[[], Mapping[str, Any]],
         metrics: Callable[[], tuple[bytes, str]],
+        live: Callable[[], list[str]] = list,
     ) -> None:
         self.address = address
         self._routes: dict[str, Callable[[], Answer]] = {
-            "/livez": lambda: ("200 OK", _TEXT, b"ok\n"),
+            "/livez": lambda: _liveness(live()),
             "/readyz": lambda: _readiness(ready()),
             "/info": lambda: ("200 OK", _JSON, _json(info())),
             "/metrics": lambda: _metrics(metrics),
@@ -138,6 +140,12 @@ class HttpEndpoint:
 def _metrics(metrics: Callable[[], tuple[bytes, str]]) -> Answer:
     body, kind = metrics()
     return "200 OK", kind, body
+
+
+def _liveness(problems: list[str]) -> Answer:
+    if problems:
+        return "503 Service Unavailable", _TEXT, "".join(f"{problem}\n" for problem in problems).encode("utf-8")
+    return "200 OK", _TEXT, b"ok\n"
 
 
 def _readiness(problems: list[str]) -> Answer:

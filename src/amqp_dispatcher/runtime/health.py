@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .interface import INTERFACE
-from .pool import ConsumerPool
+from .pool import ConsumerPool, consumer_name
 from .publisher import Publisher
-from .spec import LiveService, Reject, Requeue, Retry
+from .spec import LiveEntry, LiveService, Reject, Requeue, Retry
 from .supervisor import ConnectionSupervisor
 from .version import VERSION
 
@@ -35,27 +35,28 @@ def not_ready(supervisor: ConnectionSupervisor, pools: Sequence[ConsumerPool], p
     return problems
 
 
-def info(service: LiveService, pools: Sequence[ConsumerPool], generator: str | None) -> dict[str, Any]:
+def info(service: LiveService, generator: str | None, processes: int = 1) -> dict[str, Any]:
     return {
         "service": service.name,
         "config_sha256": service.config_sha256,
         "generator": {"name": "dispatcher-build", "version": generator},
         "runtime": {"name": "amqp-dispatcher", "version": VERSION, "interface": INTERFACE},
+        "processes": processes,
         "consumers": [
             {
-                "consumer": pool.name,
-                "queue": pool.entry.queue,
-                "consumer_count": pool.entry.consumer_count,
-                "prefetch_count": pool.entry.prefetch_count,
-                "on_error": _policy(pool),
+                "consumer": consumer_name(entry),
+                "queue": entry.queue,
+                "consumer_count": entry.consumer_count,
+                "prefetch_count": entry.prefetch_count,
+                "on_error": _policy(entry),
             }
-            for pool in pools
+            for entry in service.consumers
         ],
     }
 
 
-def _policy(pool: ConsumerPool) -> str:
-    match pool.entry.on_error:
+def _policy(entry: LiveEntry) -> str:
+    match entry.on_error:
         case Retry():
             return "retry"
         case Reject():

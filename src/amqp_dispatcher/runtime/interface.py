@@ -27,9 +27,10 @@ from .errors import DispatcherError, ExitStatus
 from .logs import safe
 from .version import VERSION
 
-INTERFACE = 1
-SUPPORTED = frozenset({INTERFACE})
+INTERFACE = 2
+SUPPORTED = frozenset({1, INTERFACE})
 INTERFACE_1 = 1  # what packages generated for interface 1 import
+INTERFACE_2 = 2  # interface 2: Service(processes=...)
 
 _NAME = re.compile(r"INTERFACE_([0-9]+)")
 _VERSION = re.compile(r"[0-9A-Za-z.+-]{1,40}")  # what a manifest may name, shown in a command line

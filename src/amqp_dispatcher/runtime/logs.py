@@ -27,6 +27,7 @@ ROOT = "amqp-dispatcher"  # the runner: start, stop, exit status
 CONNECTION = f"{ROOT}.connection"  # the supervisor: connecting, reconnecting, readiness
 ENDPOINT = f"{ROOT}.endpoint"  # the HTTP endpoint: metrics and health
 POOL = f"{ROOT}.pool"  # consumer pools, each line naming its consumer and queue
+PROCESSES = f"{ROOT}.processes"  # the parent of several worker processes: starting, restarting, stopping them
 PUBLISHER = f"{ROOT}.publisher"
 SETTINGS = f"{ROOT}.settings"
 TOPOLOGY = f"{ROOT}.topology"

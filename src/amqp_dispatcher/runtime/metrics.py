@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .message import Message
-    from .pool import ConsumerPool
+    from .snapshot import HistogramState, ServiceState, Snapshot
     from .spec import LiveService
 
 PREFIX = "amqp_dispatcher"
@@ -46,13 +46,6 @@ class Histogram:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        running, buckets = 0, []
-        for bound, count in zip((*(repr(float(b)) for b in self.bounds), "+Inf"), self.counts, strict=True):
-            running += count
-            buckets.append((bound, running))
-        return buckets
 
 
 class EntryMetrics:
@@ -107,21 +100,16 @@ class ServiceMetrics:
 
 
 class Exposition:
-    """The /metrics body: a collector over one service's counts, in a registry of its own."""
+    """The /metrics body: a collector over a snapshot of the counts, in a registry of its own.
 
-    def __init__(
-        self,
-        service: LiveService,
-        pools: Sequence[ConsumerPool],
-        counts: ServiceMetrics,
-        states: Callable[[], dict[str, float]],
-    ) -> None:
+    One process renders its own snapshot, taken at each scrape; the parent of several worker
+    processes renders the merge of theirs (merge()). Either way the families are the same."""
+
+    def __init__(self, service: LiveService, snapshot: Callable[[], Snapshot]) -> None:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         self.service = service
-        self.pools = pools
-        self.counts = counts
-        self.states = states
+        self.snapshot = snapshot
         self._generate = generate_latest
         self.content_type = CONTENT_TYPE_LATEST
         self.registry = CollectorRegistry(auto_describe=False)
@@ -133,6 +121,9 @@ class Exposition:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+        from .pool import consumer_name
+
+        snapshot = self.snapshot()
         labels = ["consumer", "queue"]
         received = CounterMetricFamily(
             _name("messages_received"), "Deliveries handed to a consumer instance.", labels=labels
@@ -154,7 +145,7 @@ class Exposition:
         )
         consuming = GaugeMetricFamily(
             _name("consumer_live"),
-            "1 while the entry holds a live consumer (consume-ok seen, not cancelled).",
+            "1 while the entry holds a live consumer (consume-ok seen, not cancelled), in every worker process.",
             labels=labels,
         )
         replacements = CounterMetricFamily(
@@ -165,44 +156,56 @@ class Exposition:
         cancels = CounterMetricFamily(
             _name("broker_cancels"), "Consumers the broker cancelled (basic.cancel).", labels=labels
         )
-        for pool in self.pools:
-            entry, counts = [pool.name, pool.entry.queue], pool.metrics
-            if counts is None:
-                continue
-            received.add_metric(entry, counts.received)
-            for outcome, number in counts.settled.items():
-                settled.add_metric([*entry, outcome], number)
-            handler.add_metric(entry, counts.handler.cumulative(), counts.handler.total)
-            queue_time.add_metric(entry, counts.queue_time.cumulative(), counts.queue_time.total)
-            in_flight.add_metric(entry, pool.in_flight)
-            live.add_metric(entry, pool.live_instances)
-            consuming.add_metric(entry, 1 if pool.is_consuming else 0)
-            replacements.add_metric(entry, counts.replacements)
-            cancels.add_metric(entry, counts.cancels)
+        for entry, counts in zip(self.service.consumers, snapshot["entries"], strict=True):
+            names = [consumer_name(entry), entry.queue]
+            received.add_metric(names, counts["received"])
+            for outcome, number in counts["settled"].items():
+                settled.add_metric([*names, outcome], number)
+            handler.add_metric(names, *_buckets(HANDLER_BUCKETS, counts["handler"]))
+            queue_time.add_metric(names, *_buckets(QUEUE_BUCKETS, counts["queue_time"]))
+            in_flight.add_metric(names, counts["in_flight"])
+            live.add_metric(names, counts["live"])
+            consuming.add_metric(names, counts["consuming"])
+            replacements.add_metric(names, counts["replacements"])
+            cancels.add_metric(names, counts["cancels"])
         yield from (received, settled, handler, queue_time, in_flight, live, consuming, replacements, cancels)
-        yield from self._service_families(CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+        yield from self._service_families(snapshot["service"], CounterMetricFamily, GaugeMetricFamily)
+        duration = HistogramMetricFamily(_name("publish_duration_seconds"), "From publish to the broker's confirm.")
+        duration.add_metric([], *_buckets(PUBLISH_BUCKETS, snapshot["service"]["publish_duration"]))
+        yield duration
 
-    def _service_families(self, counter: Any, gauge: Any, histogram: Any) -> Iterator[Any]:
-        counts, states = self.counts, self.states()
+    def _service_families(self, counts: ServiceState, counter: Any, gauge: Any) -> Iterator[Any]:
         reconnects = counter(_name("reconnects"), "Consuming connections opened again after one was lost.")
-        reconnects.add_metric([], counts.reconnects)
-        connection = gauge(_name("connection_open"), "1 while the connection is open.", labels=["connection"])
+        reconnects.add_metric([], counts["reconnects"])
+        connection = gauge(
+            _name("connection_open"), "1 while the connection is open, in every worker process.", labels=["connection"]
+        )
         for name in ("consuming", "publishing"):
-            connection.add_metric([name], states[f"{name}_open"])
-        blocked = gauge(_name("connection_blocked"), "1 while the broker blocks the publishing connection.")
-        blocked.add_metric([], states["publishing_blocked"])
+            connection.add_metric([name], counts[f"{name}_open"])  # type: ignore[literal-required]
+        blocked = gauge(_name("connection_blocked"), "1 while the broker blocks a publishing connection.")
+        blocked.add_metric([], counts["publishing_blocked"])
         publishes = counter(_name("publishes"), "Messages published, by outcome.", labels=["outcome"])
-        for outcome, number in counts.publishes.items():
+        for outcome, number in counts["publishes"].items():
             publishes.add_metric([outcome], number)
-        duration = histogram(_name("publish_duration_seconds"), "From publish to the broker's confirm.")
-        duration.add_metric([], counts.publish_duration.cumulative(), counts.publish_duration.total)
         hub = counter(_name("hub_blocked"), "Reports of a greenlet blocking the gevent hub past the threshold.")
-        hub.add_metric([], counts.hub_blocked)
+        hub.add_metric([], counts["hub_blocked"])
+        workers = gauge(_name("worker_processes"), "Worker processes running (1 when the service runs as one process).")
+        workers.add_metric([], counts["workers"])
+        restarts = counter(_name("worker_restarts"), "Worker processes started again after one ended.")
+        restarts.add_metric([], counts["worker_restarts"])
         build = gauge(
             _name("build_info"), "1, labelled with what this service runs.", labels=["service", "config_sha256"]
         )
         build.add_metric([self.service.name, self.service.config_sha256], 1)
-        yield from (reconnects, connection, blocked, publishes, duration, hub, build)
+        yield from (reconnects, connection, blocked, publishes, hub, workers, restarts, build)
+
+
+def _buckets(bounds: Sequence[float], state: HistogramState) -> tuple[list[tuple[str, int]], float]:
+    running, buckets = 0, []
+    for bound, count in zip((*(repr(float(b)) for b in bounds), "+Inf"), state["counts"], strict=True):
+        running += count
+        buckets.append((bound, running))
+    return buckets, state["total"]
 
 
 def _name(suffix: str) -> str:

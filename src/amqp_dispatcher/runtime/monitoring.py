@@ -1,16 +1,18 @@
-"""Monitoring: the HTTP endpoint wired to a running service's parts.
+"""Monitoring: a running service's counts and health, wired to its parts.
 
-Owns giving the pools, the supervisor and the publisher their counters (nothing is counted
-when the endpoint is off), and answering the endpoint's routes from them: readiness and
-information (health.py), and metrics (metrics.py). Knows nothing of HTTP or of the exposition
-format; the runner decides when the endpoint starts and stops.
+Owns giving the pools, the supervisor and the publisher their counters, and answering, from
+them, what is not ready (health.py), who the service is (health.py) and what the counts are
+(a snapshot, snapshot.py). A process serves those on its own HTTP endpoint, or, as one worker
+of several, reports them to its parent (worker.py), which serves the whole service's. Knows
+nothing of HTTP or of the exposition format.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from . import health
+from . import health, snapshot
 from .endpoint import HttpEndpoint
 from .metrics import EntryMetrics, Exposition, ServiceMetrics
 from .pool import ConsumerPool
@@ -20,11 +22,10 @@ from .supervisor import ConnectionSupervisor
 
 
 class Monitoring:
-    """The endpoint and the service-wide counts of one service."""
+    """The service-wide counts of one process, and what they say."""
 
     def __init__(
         self,
-        address: Http,
         service: LiveService,
         pools: Sequence[ConsumerPool],
         supervisor: ConnectionSupervisor,
@@ -36,17 +37,25 @@ class Monitoring:
         for pool in pools:
             pool.metrics = EntryMetrics()
         supervisor.metrics = publisher.metrics = self.metrics
-        self._supervisor, self._publisher = supervisor, publisher
-        exposition = Exposition(service, pools, self.metrics, self._states)
-        self.endpoint = HttpEndpoint(
-            address,
-            ready=lambda: health.not_ready(supervisor, pools, publisher),
-            info=lambda: health.info(service, pools, generator),
-            metrics=exposition.render,
-        )
+        self.service, self.generator = service, generator
+        self._pools, self._supervisor, self._publisher = pools, supervisor, publisher
 
     def __repr__(self) -> str:
-        return f"<Monitoring {self.endpoint!r}>"
+        return f"<Monitoring {self.service.name}>"
+
+    def not_ready(self) -> list[str]:
+        return health.not_ready(self._supervisor, self._pools, self._publisher)
+
+    def info(self) -> dict[str, Any]:
+        return health.info(self.service, self.generator)
+
+    def snapshot(self) -> snapshot.Snapshot:
+        return snapshot.take(self._pools, self.metrics, self._states)
+
+    def endpoint(self, address: Http) -> HttpEndpoint:
+        """An endpoint that serves this process's answers."""
+        exposition = Exposition(self.service, self.snapshot)
+        return HttpEndpoint(address, ready=self.not_ready, info=self.info, metrics=exposition.render)
 
     def _states(self) -> dict[str, float]:
         return {

@@ -22,11 +22,13 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 
 import gevent
 import gevent.event
 
-from . import deadlines, tracing
+from . import deadlines, processes, tracing
+from . import worker as workers
 from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
@@ -43,8 +45,18 @@ from .watchdog import HubWatchdog, default_threshold
 log = get_logger(ROOT)
 
 
-def run_service(service: LiveService, transport: Transport | None = None, *, generator: str | None = None) -> int:
-    """Run until stopped; returns the exit status."""
+def run_service(
+    service: LiveService,
+    transport: Transport | None = None,
+    *,
+    generator: str | None = None,
+    worker_command: Sequence[str] | None = None,
+) -> int:
+    """Run until stopped; returns the exit status.
+
+    With `processes` above 1 (and not as a worker already), this process becomes the parent of
+    that many workers, each started with `worker_command` (this same command); the startup
+    handler then runs in each worker, not here."""
     try:
         use_format(os.environ)
         configure_from_file(os.environ)
@@ -56,10 +68,21 @@ def run_service(service: LiveService, transport: Transport | None = None, *, gen
     with default_logging():  # shown by default, yet free for the startup handler to configure
         try:
             settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
-            address = listen_address(os.environ, service.http)
+            worker = workers.from_environment(os.environ)
+            address = None if worker else listen_address(os.environ, service.http)
+            count = 1 if worker else processes.wanted(service.processes, os.environ)
+            if count > 1 and worker_command is None:
+                raise ConfigurationError(
+                    f"{count} processes need the service started as python -m <package>, which starts each "
+                    f"worker; this way, set {processes.VARIABLE}=1"
+                )
         except ConfigurationError as error:
             log.error("%s", error)
             return ExitStatus.CONFIG
+        if count > 1 and worker_command is not None:
+            from .parent import Parent
+
+            return Parent(service, count, worker_command, http=address, generator=generator).run()
         if service.startup_handler is not None:
             try:
                 service.startup_handler()
@@ -68,7 +91,13 @@ def run_service(service: LiveService, transport: Transport | None = None, *, gen
                 return ExitStatus.CONFIG
         tracer = tracing.configured()  # after the startup handler, which may configure OpenTelemetry
     runner = ServiceRunner(
-        service, settings, transport or PikaTransport(), http=address, generator=generator, tracer=tracer
+        service,
+        settings,
+        transport or PikaTransport(),
+        http=address,
+        generator=generator,
+        tracer=tracer,
+        worker=worker,
     )
     return runner.run()
 
@@ -83,10 +112,13 @@ class ServiceRunner:
         http: Http | None = None,
         generator: str | None = None,
         tracer: tracing.Tracer | None = None,
+        worker: workers.WorkerIdentity | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.name = f"{service.name} on {socket.gethostname()} pid {os.getpid()} config {service.config_sha256[:12]}"
+        if worker is not None:
+            self.name += f" {worker}"
         self.publisher = Publisher(settings, self.name, transport)
         raise_unroutable = service.on_unroutable == "raise"
         self.pools = [
@@ -96,10 +128,12 @@ class ServiceRunner:
             pool.tracer = tracer
         self.supervisor = ConnectionSupervisor(service, settings, self.pools, self.name, transport)
         self.monitoring = (
-            Monitoring(http, service, self.pools, self.supervisor, self.publisher, generator=generator)
-            if http is not None
+            Monitoring(service, self.pools, self.supervisor, self.publisher, generator=generator)
+            if http is not None or worker is not None
             else None
         )
+        self.endpoint = self.monitoring.endpoint(http) if self.monitoring and http else None
+        self.link = workers.ParentLink(worker, self.monitoring, self.stop) if self.monitoring and worker else None
         self._stop = gevent.event.Event()
         self._forced = gevent.event.Event()
         self._signals = 0
@@ -129,16 +163,20 @@ class ServiceRunner:
         if watchdog.threshold > 0:
             watchdog.start()
         try:
-            if self.monitoring is not None:  # first: a port in use ends the service before it connects
-                try:
-                    self.monitoring.endpoint.start()
-                except ConfigurationError as error:
-                    log.error("%s", error)
-                    return ExitStatus.CONFIG
+            try:  # first: a port in use ends the service before it connects
+                if self.endpoint is not None:
+                    self.endpoint.start()
+                if self.link is not None:
+                    self.link.start()
+            except ConfigurationError as error:
+                log.error("%s", error)
+                return ExitStatus.CONFIG
             return self._serve()
         finally:
-            if self.monitoring is not None:  # last: /readyz says 503 while the service drains
-                self.monitoring.endpoint.stop()
+            if self.endpoint is not None:  # last: /readyz says 503 while the service drains
+                self.endpoint.stop()
+            if self.link is not None:  # the parent gets the counts this process ends with
+                self.link.finish()
             watchdog.stop()
 
     def _serve(self) -> int:
@@ -160,6 +198,15 @@ class ServiceRunner:
         # The bug is logged above with its traceback; staying up would consume nothing.
         log.error("stopping after an internal error: %r (exit status %d)", failure, ExitStatus.INTERNAL)
         return ExitStatus.INTERNAL
+
+    def stop(self, forced: bool = False) -> None:
+        """Stop as a signal would, but once: drain, or, `forced`, stop at once (the parent's requests)."""
+        if forced and not self._forced.is_set():
+            log.warning("the parent process asks to stop now; unfinished messages go back to their queues")
+            self._forced.set()
+        if not self._stop.is_set():
+            log.info("stopping: finishing in-flight messages (up to %g s)", self.service.shutdown_timeout)
+            self._stop.set()
 
     def _on_signal(self, number: int) -> None:
         self._signals += 1

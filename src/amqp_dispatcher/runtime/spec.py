@@ -149,6 +149,9 @@ class Service(Generic[ConsumerT, HandlerT]):
     # None: no endpoint, unless DISPATCHER_HTTP_PORT asks for one. The default (the compiler
     # always writes it) keeps packages generated before the key existed, interface 1, running.
     http: Http | None = None
+    # How many worker processes: a number, or "auto" (the usable CPUs); DISPATCHER_PROCESSES
+    # overrides it. The default keeps packages of interface 1 generated without it running.
+    processes: int | str = 1
 
 
 # What the runtime runs: the service with its classes and handler imported.
