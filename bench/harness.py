@@ -8,6 +8,7 @@ Probe's result file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -106,6 +107,8 @@ class Subject:
             "PYTHONPATH": str(HERE),
             **(env or {}),
         }
+        self.count = count
+        self.shared = bool(environment.get("BENCH_SHARED"))
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -131,6 +134,8 @@ class Subject:
         return time.monotonic() - started
 
     def result(self, timeout: float = 300) -> dict[str, Any]:
+        if self.shared:
+            return self._shared_result(timeout)
         deadline = time.monotonic() + timeout
         while not self.result_file.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -139,6 +144,29 @@ class Subject:
             time.sleep(0.02)
         result: dict[str, Any] = json.loads(self.result_file.read_text())
         return result
+
+    def _shared_result(self, timeout: float) -> dict[str, Any]:
+        """Several worker processes: their figures added up, once they have counted every message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            parts = []
+            for path in self.result_file.parent.glob(f"{self.result_file.name}.*"):
+                if not path.name.endswith(".tmp"):
+                    with contextlib.suppress(OSError, ValueError):
+                        parts.append(json.loads(path.read_text()))
+            if sum(part["count"] for part in parts) >= self.count:
+                break
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.process.args} counted too few messages:\n{self.output()[-3000:]}")
+            time.sleep(0.05)
+        return {
+            "count": sum(part["count"] for part in parts),
+            "seconds": max(part["last"] for part in parts) - min(part["first"] for part in parts),
+            "cpu_seconds": sum(part["cpu_seconds"] for part in parts),
+            "processes": len(parts),
+            "latencies": [],
+        }
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -149,6 +177,8 @@ class Subject:
                 self.process.kill()
                 self.process.wait()
         self.result_file.unlink(missing_ok=True)
+        for path in self.result_file.parent.glob(f"{self.result_file.name}.*"):
+            path.unlink(missing_ok=True)
         self.log.close()
 
     def cpu_seconds(self) -> float:

@@ -13,22 +13,32 @@ import time
 
 
 class Probe:
-    def __init__(self, expected: int, result_file: str) -> None:
+    """Counts in one process. With BENCH_SHARED set (a service of several worker processes), each
+    process writes its figures to `<result>.<pid>` as it goes, and the harness adds them up
+    (harness.Subject.result): no process knows how many messages the others had."""
+
+    def __init__(self, expected: int, result_file: str, *, shared: bool = False) -> None:
         self.expected = expected
         self.result_file = result_file
+        self.shared = shared
+        self._last = 0.0
+        self._written_at = 0.0
         self.count = 0
         self.latencies: list[float] = []
         self._started: tuple[float, float] | None = None
         self._window = -1  # messages inside the measured window: the first one's handling is outside it
+        self._first = 0.0
 
     @classmethod
     def from_environment(cls) -> Probe:
-        return cls(int(os.environ["BENCH_COUNT"]), os.environ["BENCH_RESULT"])
+        shared = bool(os.environ.get("BENCH_SHARED"))
+        return cls(int(os.environ["BENCH_COUNT"]), os.environ["BENCH_RESULT"], shared=shared)
 
     def begin(self) -> None:
         """A message's handling starts: for work that takes time, the window opens at the first start."""
         if self._started is None:
             self._started = (time.perf_counter(), time.process_time())
+            self._first = time.time()
             self._window = 0
 
     def tick(self, published_at: float | None = None) -> None:
@@ -38,8 +48,32 @@ class Probe:
         self.count += 1
         if self._started is None:
             self._started = (time.perf_counter(), time.process_time())
-        if self.count == self.expected:
+            self._first = time.time()
+        if self.shared:
+            self._last = time.time()
+            if self._last - self._written_at > 0.05:
+                self._write_shared()
+        elif self.count == self.expected:
             self._write()
+
+    def flush(self) -> None:
+        """Shared mode: write this process's figures now (a timer calls it, for the last messages)."""
+        if self.shared and self._started is not None:
+            self._write_shared()
+
+    def _write_shared(self) -> None:
+        assert self._started is not None
+        self._written_at = time.time()
+        result = {
+            "count": self.count,
+            "first": self._first,
+            "last": self._last,
+            "cpu_seconds": time.process_time() - self._started[1],
+        }
+        temporary = f"{self.result_file}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as out:
+            json.dump(result, out)
+        os.replace(temporary, f"{self.result_file}.{os.getpid()}")
 
     def _write(self) -> None:
         assert self._started is not None

@@ -16,22 +16,34 @@ HERE = Path(__file__).resolve().parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def write(figures: Sequence[Figure], directory: Path = HERE) -> None:
-    (directory / "results.json").write_text(
-        json.dumps([asdict(f) | {"ratio": f.ratio} for f in figures], indent=2) + "\n"
-    )
-    chart(figures, directory / "ratios.png")
+def write(figures: Sequence[Figure], directory: Path = HERE, *, only: Sequence[str] = ()) -> None:
+    """Write the results. With `only` (a run of some scenarios), their rows replace the same
+    scenarios' rows of the last results, and every other row stays as it was."""
+    today = date.today().isoformat()
+    rows = [asdict(f) | {"ratio": f.ratio, "date": today} for f in figures]
+    results = directory / "results.json"
+    if only and results.exists():
+        kept = [row for row in json.loads(results.read_text()) if row["scenario"] not in only]
+        rows = sorted([*kept, *rows], key=lambda row: int(row["scenario"]))  # stable: each scenario's order kept
+    results.write_text(json.dumps(rows, indent=2) + "\n")
+    shown = [Figure(**{key: row[key] for key in Figure.__dataclass_fields__}) for row in rows]
+    chart(shown, directory / "ratios.png")
     readme = directory / "README.md"
     text = readme.read_text(encoding="utf-8")
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
-    readme.write_text(f"{head}{START}\n{table(figures)}\n{END}{tail}", encoding="utf-8")
+    dates = {row["scenario"]: row.get("date", "an earlier run") for row in rows}
+    readme.write_text(f"{head}{START}\n{table(shown, dates)}\n{END}{tail}", encoding="utf-8")
 
 
-def table(figures: Sequence[Figure]) -> str:
+def table(figures: Sequence[Figure], dates: dict[str, str]) -> str:
     version = subprocess.run(["rabbitmqctl", "version"], capture_output=True, text=True, check=False).stdout.strip()
+    runs: dict[str, list[str]] = {}
+    for scenario, day in dates.items():
+        runs.setdefault(day, []).append(scenario)
+    when = "; ".join(f"scenarios {', '.join(scenarios)}: {day}" for day, scenarios in sorted(runs.items()))
     lines = [
-        f"Latest full run: {date.today().isoformat()}, Python {platform.python_version()}, RabbitMQ {version or '?'}, "
+        f"Latest runs ({when}), Python {platform.python_version()}, RabbitMQ {version or '?'}, "
         "2 shared cores. Medians of the rounds; ratio = ours / bare.",
         "",
         "| # | what | ours | bare pika (or theoretical) | ratio | target | met |",

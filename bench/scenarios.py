@@ -63,10 +63,11 @@ class Size:
     scale_instances: int
     publish_messages: int
     idle_seconds: float
+    cpu_messages: int
 
 
-FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0)
-QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0)
+FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0, 4000)
+QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0, 300)
 
 
 def _config(consumer: str, *, count: int, prefetch: int, queues: int = 1, extra: str = "") -> str:
@@ -337,6 +338,35 @@ def metrics_cost(broker: Broker, size: Size) -> list[Figure]:
     ]
 
 
+def processes(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 9: `processes: 2` against `processes: 1` on the same machine, alternating: a
+    CPU-bound consumer (about 1 ms of CPU per message) and an I/O-bound one (10 ms waits). The
+    figures of a service of several processes are its workers' added up (harness.Subject)."""
+    broker.declare("bench-in", "bench-out")
+    figures = []
+    for consumer, count, prefetch, messages, label, wanted in (
+        ("Burner", 2, 20, size.cpu_messages, "CPU-bound, about 1 ms of CPU per message", 1.6),
+        ("Waiter", 20, 40, size.io_messages // 2, "I/O-bound, 20 instances × 10 ms per process", None),
+    ):
+        project = Project(_config(consumer, count=count, prefetch=prefetch))
+
+        def run(workers: int, project: Project = project, messages: int = messages) -> dict[str, Any]:
+            env = {"DISPATCHER_PROCESSES": str(workers), "BENCH_SHARED": "1"}
+            subject = functools.partial(Subject, [sys.executable, "-m", "service"], project.root, broker, messages, env)
+            return _consume(broker, subject, "bench-in", messages)
+
+        try:
+            two, one = _alternate(size.rounds, lambda run=run: run(2), lambda run=run: run(1))
+        finally:
+            project.remove()
+        rate, single = statistics.median(map(_rate, two)), statistics.median(map(_rate, one))
+        target, met = (f"≥ {wanted}×", rate >= wanted * single) if wanted else ("-", None)
+        figures.append(
+            Figure("9", f"{label}: processes 2 (ours) against processes 1 (bare)", "msg/s", rate, single, target, met)
+        )
+    return figures
+
+
 class _Scraper:
     """Reads /metrics every 0.1 s from a thread, as long as the block runs."""
 
@@ -379,6 +409,7 @@ SCENARIOS: dict[str, Callable[[Broker, Size], list[Figure]]] = {
     "6": build,
     "7": idle,
     "8": metrics_cost,
+    "9": processes,
 }
 
 
