@@ -8,6 +8,7 @@ interface says so in one line (exit 2), never with a traceback.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,9 +32,15 @@ def built(tmp_path: Path) -> Path:
     return project
 
 
-def service(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+def service(project: Path, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("RABBITMQ_", "DISPATCHER_"))}
     return subprocess.run(
-        [sys.executable, "-m", "service", *arguments], cwd=project, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "service", *arguments],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **environment},
     )
 
 
@@ -59,6 +66,23 @@ def test_check_reports_a_configured_module_that_cannot_be_imported_in_one_line(b
         result.stderr
         == "check: the package cannot be imported here: ModuleNotFoundError: No module named 'consumers'\n"
     )
+
+
+def test_check_reads_the_environment_as_the_service_will_and_never_shows_a_password(built: Path) -> None:
+    result = service(
+        built,
+        "check",
+        RABBITMQ_URL="amqp://user:s3cret-pw@host:99999/",
+        DISPATCHER_PROCESSES="many",
+        DISPATCHER_HTTP_PORT="http",
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert any("RABBITMQ_URL" in line and "port" in line for line in lines), lines
+    assert any(line.startswith("check: DISPATCHER_PROCESSES='many'") for line in lines), lines
+    assert any(line.startswith("check: DISPATCHER_HTTP_PORT='http'") for line in lines), lines
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert service(built, "check", DISPATCHER_PROCESSES="auto", RABBITMQ_URL="amqp://a,b:5673/").returncode == 0
 
 
 def test_check_reports_a_missing_manifest(built: Path) -> None:

@@ -3,7 +3,9 @@
 Owns the answer a container's start-up check or a systemd ExecStartPre needs, one line per
 finding and exit 0 or 2: the runtime runs the interface the package was generated for; the
 package's files are those its manifest.json lists (nothing edited since the build); every
-configured class and the startup handler were imported and have the contract's shape. A class
+configured class and the startup handler were imported and have the contract's shape; the
+settings it reads from the environment (RABBITMQ_URL and the like, the endpoint's, the number
+of processes) can be read. A class
 that cannot be imported at all stops the package's import before this runs; the guard
 (interface.py) reports that as one line and exit 2 too, in check mode. Knows nothing of the
 broker.
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitStatus
+from .errors import ConfigurationError, ExitStatus
 from .interface import INTERFACE, SUPPORTED
 from .spec import LiveService
 from .version import VERSION
@@ -28,7 +31,11 @@ _MANIFEST = "manifest.json"
 
 def check(service: LiveService, package_folder: Path) -> int:
     """Print what was checked and what is wrong; 0 if nothing is, else 2."""
-    problems = [*_manifest_problems(package_folder), *_contract_problems(service)]
+    problems = [
+        *_manifest_problems(package_folder),
+        *_contract_problems(service),
+        *_environment_problems(service, os.environ),
+    ]
     for problem in problems:
         print(f"check: {problem}", file=sys.stderr)
     if problems:
@@ -37,7 +44,8 @@ def check(service: LiveService, package_folder: Path) -> int:
     consumers = len(service.consumers)
     print(
         f"check: ok: amqp-dispatcher {VERSION} runs interface {INTERFACE}, the package's files are as built, "
-        f"and {consumers} consumer entr{'y' if consumers == 1 else 'ies'} imported with the contract's methods"
+        f"{consumers} consumer entr{'y' if consumers == 1 else 'ies'} imported with the contract's methods, "
+        "and the environment's settings can be read"
     )
     return ExitStatus.OK
 
@@ -86,6 +94,25 @@ def _contract_problems(service: LiveService) -> Iterator[str]:
     handler: object = service.startup_handler
     if handler is not None and not callable(handler):
         yield f"the startup handler {_name(handler)} is not callable"
+
+
+def _environment_problems(service: LiveService, environ: Mapping[str, str]) -> Iterator[str]:
+    """The settings the service reads from the environment at start (connection, endpoint,
+    processes), read as it will read them: a wrong one is found before the service starts."""
+    from . import processes, worker
+    from .endpoint import listen_address
+    from .settings import from_environment
+
+    for read in (
+        lambda: from_environment(environ, default_heartbeat=service.heartbeat),
+        lambda: listen_address(environ, service.http),
+        lambda: processes.wanted(service.processes, environ),
+        lambda: worker.from_environment(environ),
+    ):
+        try:
+            read()
+        except ConfigurationError as error:
+            yield str(error)
 
 
 def _name(thing: object) -> str:
