@@ -18,7 +18,7 @@ from typing import NoReturn, TextIO
 from amqp_dispatcher.runtime.version import VERSION
 from amqp_dispatcher.schema import schema_text
 
-from . import output, report
+from . import deploy, output, report
 from .imports import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from .pipeline import BuildOptions, BuildResult, build
 
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="do not write; exit 1 if DIR is not what a build would write"
     )
     parser.add_argument(
+        "--deploy",
+        metavar="DIR",
+        help="also write a Dockerfile, a systemd unit and Kubernetes manifests into DIR (checked too with --check)",
+    )
+    parser.add_argument(
         "--format", choices=report.FORMATS, default="text", help="how to print problems (default: text)"
     )
     parser.add_argument(
@@ -117,6 +122,9 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(
             f"the output directory's name {package!r} must be a Python package name, since it runs as python -m NAME"
         )
+    deploy_target = Path(arguments.deploy) if arguments.deploy else None
+    if deploy_target is not None and deploy.overlaps(deploy_target, target):
+        raise UsageError(f"--deploy {deploy_target}: choose a folder apart from the package folder -o {target}")
     result = compile_file(
         arguments.config,
         arguments.path,
@@ -131,12 +139,35 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"{report.summary(result.diagnostics, result.config_name)}; nothing written\n")
         return BuildStatus.INVALID
     assert result.files is not None
+    outputs = [(result.files, target, False)]
+    if deploy_target is not None:
+        outputs.append((_deploy_files(arguments, result, deploy_target), deploy_target, True))
     if arguments.check:
-        return _check(result.files, target, out, err)
-    output.write(result.files, target)
+        rebuild = f"dispatcher-build <config> -o {target}" + (f" --deploy {deploy_target}" if deploy_target else "")
+        statuses = [
+            _check(files, path, out, err, deploy=is_deploy, rebuild=rebuild) for files, path, is_deploy in outputs
+        ]
+        return max(statuses)
+    for _, path, is_deploy in outputs:  # before writing either: both are written, or neither
+        output.check_replaceable(path.absolute(), deploy=is_deploy)
+    for files, path, is_deploy in outputs:
+        output.write(files, path, deploy=is_deploy)
     if arguments.format == "text":
         out.write(f"built {arguments.output} from {result.config_name}{_counts(result)}\n")
+        if deploy_target is not None:
+            out.write(f"wrote {arguments.deploy}: {', '.join(sorted(outputs[1][0]))}\n")
     return BuildStatus.OK
+
+
+def _deploy_files(arguments: argparse.Namespace, result: BuildResult, target: Path) -> dict[str, str]:
+    assert result.service is not None
+    roots = (os.getcwd(), *arguments.path)
+    try:
+        return deploy.build(
+            result.service, config=Path(arguments.config), package=Path(arguments.output), target=target, roots=roots
+        )
+    except deploy.LayoutError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def compile_file(
@@ -202,15 +233,15 @@ def _print_diagnostics(result: BuildResult, fmt: str, out: TextIO, err: TextIO) 
         err.write(report.text(result.diagnostics, result.config_name, result.text) + "\n")
 
 
-def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO) -> int:
-    comparison = output.compare(files, target)
+def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO, *, deploy: bool, rebuild: str) -> int:
+    comparison = output.compare(files, target, what="the deployment files" if deploy else "the package")
     if comparison.is_current:
         out.write(f"{target} is up to date\n")
         return BuildStatus.OK
     err.write(f"{target} is stale: {'; '.join(comparison.reasons)}\n")
     if comparison.diff:
         err.write(comparison.diff)
-    err.write(f"rebuild it: dispatcher-build <config> -o {target}\n")
+    err.write(f"rebuild it: {rebuild}\n")
     return BuildStatus.INVALID
 
 

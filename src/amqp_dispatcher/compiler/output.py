@@ -1,9 +1,11 @@
-"""The output directory: replacing it atomically, and telling whether it is current.
+"""The output directories: replacing them atomically, and telling whether they are current.
 
-Owns every write of the build. A build writes a complete new package into a temporary
-directory beside the target, then swaps it in with one rename, so the target is always either
-the old package or the new one. It refuses to replace a directory it did not generate.
-Knows nothing of what the files contain beyond manifest.json.
+Owns every write of the build: the package, and with --deploy the deployment files' folder. A
+build writes a complete new folder into a temporary directory beside the target, then swaps
+it in with one rename, so the target is always either the old folder or the new one. It
+refuses to replace a directory it did not generate: a package is one with a manifest.json
+listing its files, a deploy folder one whose every file starts with the generated header.
+Knows nothing of what the files contain beyond manifest.json and that header.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .deploy import MARK
 from .render import MANIFEST
 
 _IGNORED = {"__pycache__"}
@@ -36,10 +39,10 @@ class Comparison:
     diff: str = ""
 
 
-def write(files: dict[str, str], target: Path) -> None:
-    """Replace `target` with a package holding exactly `files`."""
+def write(files: dict[str, str], target: Path, *, deploy: bool = False) -> None:
+    """Replace `target` with a package (or, with `deploy`, a deploy folder) holding exactly `files`."""
     target = target.absolute()
-    _check_replaceable(target)
+    check_replaceable(target, deploy=deploy)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -53,7 +56,7 @@ def write(files: dict[str, str], target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def compare(files: dict[str, str], target: Path) -> Comparison:
+def compare(files: dict[str, str], target: Path, *, what: str = "the package") -> Comparison:
     """Compare without writing. Only the build environment in the manifest may differ."""
     if not target.is_dir():
         return Comparison(False, [f"{target} does not exist"])
@@ -63,7 +66,7 @@ def compare(files: dict[str, str], target: Path) -> Comparison:
         if name not in on_disk:
             reasons.append(f"{name} is missing")
         elif name not in files:
-            reasons.append(f"{name} is not part of the package")
+            reasons.append(f"{name} is not part of {what}")
         else:
             old = on_disk[name].read_text(encoding="utf-8", errors="replace")
             if name == MANIFEST:
@@ -74,11 +77,15 @@ def compare(files: dict[str, str], target: Path) -> Comparison:
     return Comparison(not reasons, reasons, "".join(diffs))
 
 
-def _check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path, *, deploy: bool = False) -> None:
+    """Raise OutputError unless `target` is absent or a folder this command may replace whole."""
     if not target.exists():
         return
     if not target.is_dir():
-        raise OutputError(f"{target} exists and is not a directory; choose another -o")
+        raise OutputError(f"{target} exists and is not a directory; choose another {'--deploy' if deploy else '-o'}")
+    if deploy:
+        _check_deploy_folder(target)
+        return
     manifest = target / MANIFEST
     try:
         listed = set(json.loads(manifest.read_text(encoding="utf-8"))["files"]) | {MANIFEST}
@@ -93,6 +100,24 @@ def _check_replaceable(target: Path) -> None:
             f"{target} holds files dispatcher-build did not write ({', '.join(extra)}); "
             "they would be lost, so nothing was written: move them out of the generated package"
         )
+
+
+def _check_deploy_folder(target: Path) -> None:
+    foreign = sorted(path.name for path in target.iterdir() if not _is_generated(path))
+    if foreign:
+        raise OutputError(
+            f"{target} holds files dispatcher-build did not write ({', '.join(foreign)}); "
+            "they would be lost, so nothing was written: keep the deploy folder for generated files only"
+        )
+
+
+def _is_generated(path: Path) -> bool:
+    """A regular file that starts with the header every deployment file starts with."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    marker = MARK.encode("utf-8")
+    with open(path, "rb") as handle:
+        return handle.read(len(marker)) == marker
 
 
 def _fill(directory: Path, files: dict[str, str]) -> None:

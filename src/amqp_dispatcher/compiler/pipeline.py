@@ -74,7 +74,7 @@ def build(data: bytes, config_name: str, options: BuildOptions) -> BuildResult:
     if result.error_count == 0 and not (options.strict and result.diagnostics):
         result.service = built.service
         result.files = render.render(
-            built, config_name=_base_name(config_name), package=options.package, packages=report.packages
+            built, config_name=base_name(config_name), package=options.package, packages=report.packages
         )
     return result
 
@@ -86,6 +86,6 @@ def _finish(diagnostics: list[Diagnostic], document: source.SourceDocument) -> l
     return sorted(unique.values(), key=Diagnostic.sort_key)
 
 
-def _base_name(config_name: str) -> str:
+def base_name(config_name: str) -> str:
     """The file name alone: generated output must not depend on where the build ran."""
     return config_name.replace("\\", "/").rsplit("/", 1)[-1]

@@ -786,3 +786,11 @@ def _describe_key(node: Node, value: Any) -> str:
     if isinstance(node, ScalarNode):
         return f"`{shorten(node.value)}` ({_show(value)})"
     return "a mapping" if isinstance(node, MappingNode) else "a list"
+
+
+def dump(data: object) -> str:
+    """YAML text of plain data, for the deployment files (deploy/kubernetes.py): PyYAML's safe
+    dumper, block style, keys in the order given, anything but printable ASCII escaped, so
+    that every YAML reader (kubectl's among them) reads back the same data."""
+    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=False, width=4096)
+    return text
