@@ -8,7 +8,8 @@ Behaviours:
 - "unready": the same, reporting a problem;
 - "exit:N": exit with status N at once;
 - "ignore": report, and ignore every request (the parent must kill it);
-- "silent": report once, then block without reporting (a blocked hub), until killed.
+- "silent": report once, then block without reporting (a blocked hub), until killed;
+- "hang": never report (imports or a startup handler that hang), until killed.
 """
 
 import json
@@ -35,6 +36,8 @@ def main() -> int:
     channel = socket.socket(fileno=int(fd))
     if behaviour.startswith("exit:"):
         return int(behaviour.partition(":")[2])
+    if behaviour == "hang":
+        time.sleep(3600)
     problems = ["consumer x on queue 'q' holds no live consumer"] if behaviour == "unready" else []
     counts = empty(ENTRIES)
     counts["entries"][0]["received"] = 10

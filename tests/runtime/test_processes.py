@@ -40,36 +40,57 @@ def test_any_override_is_a_number_of_processes_or_one_line_naming_the_variable(t
         assert text.strip() == "" or text.strip().lower() == "auto" or int(text.strip()) == count
 
 
+HYBRID = "1:cpu,cpuacct:/\n0::/\n"  # cgroup v1's cpu controller beside v2, as this machine has
+
+
 @pytest.mark.parametrize(
-    "files,cpus",
+    "membership,files,cpus",
     [
-        ({"cpu.max": "max 100000\n"}, None),
-        ({"cpu.max": "150000 100000\n"}, 2),
-        ({"cpu.max": "50000 100000\n"}, 1),
-        ({"cpu.max": "100000 100000\n"}, 1),
-        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
-        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
-        ({}, None),
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 2),
+        ("0::/\n", {"cpu.max": "50000 100000\n"}, 1),
+        ("0::/\n", {"cpu.max": "100000 100000\n"}, 1),
+        (HYBRID, {"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, None),
+        (HYBRID, {"cpu,cpuacct/cpu.cfs_quota_us": "300000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 3),
+        # systemd's CPUQuota= on the unit, seen from the host's view of the tree
+        ("0::/system.slice/shop.service\n", {"system.slice/shop.service/cpu.max": "200000 100000\n"}, 2),
+        # a quota on a parent (a pod) is a limit for every container below it
+        (
+            "0::/kubepods/pod1/c1\n",
+            {"kubepods/pod1/cpu.max": "100000 100000\n", "kubepods/pod1/c1/cpu.max": "max 100000\n"},
+            1,
+        ),
+        ("", {"cpu.max": "250000 100000\n"}, 3),  # /proc/self/cgroup unreadable: the root alone
+        ("0::/\n", {}, None),
     ],
 )
-def test_auto_is_capped_by_the_containers_cpu_limit(tmp_path: Path, files: dict[str, str], cpus: int | None) -> None:
+def test_auto_is_capped_by_the_cpu_limit_of_the_process_cgroup_and_those_above(
+    tmp_path: Path, membership: str, files: dict[str, str], cpus: int | None
+) -> None:
+    root = tmp_path / "cgroup"
+    root.mkdir()
     for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    proc = tmp_path / "cgroup-membership"
+    if membership:
+        proc.write_text(membership)
     affinity = len(os.sched_getaffinity(0))
-    assert processes.usable_cpus(tmp_path) == (affinity if cpus is None else min(affinity, cpus))
+    assert processes.usable_cpus(root, proc) == (affinity if cpus is None else min(affinity, cpus))
 
 
-@given(st.binary(max_size=40), st.binary(max_size=12))
-def test_any_cgroup_file_gives_at_least_one_cpu_never_an_error(quota: bytes, period: bytes) -> None:
+@given(st.binary(max_size=40), st.binary(max_size=12), st.text(max_size=60))
+def test_any_cgroup_content_gives_at_least_one_cpu_never_an_error(quota: bytes, period: bytes, membership: str) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "cpu.max").write_bytes(quota)
         (root / "cpu").mkdir()
+        (root / "cpu" / "cpu.cfs_quota_us").write_bytes(quota)
         (root / "cpu" / "cpu.cfs_period_us").write_bytes(period)
-        assert 1 <= processes.usable_cpus(root) <= len(os.sched_getaffinity(0))
+        (root / "membership").write_text(membership, errors="surrogateescape")
+        assert 1 <= processes.usable_cpus(root, root / "membership") <= len(os.sched_getaffinity(0))
 
 
 @given(st.text(max_size=20))

@@ -97,3 +97,36 @@ def test_a_bug_in_our_own_code_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(topology, "declare", broken)
     _, running = start(MemoryBroker())
     assert running.get(timeout=5) == ExitStatus.INTERNAL
+
+
+def test_ctrl_c_while_the_startup_handler_runs_is_a_clean_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from amqp_dispatcher.runtime.runner import run_service
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    for name in ("RABBITMQ_URL", "DISPATCHER_PROCESSES", "DISPATCHER_WORKER", "DISPATCHER_HTTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    described = service((), (), startup_handler=interrupted)
+    assert run_service(described, MemoryTransport(MemoryBroker())) == ExitStatus.OK
+
+
+def test_a_worker_forgets_its_identity_so_programs_it_starts_are_no_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A consumer that runs `python -m another_service` must not make it a worker of this parent."""
+    import os
+    import socket as plain
+
+    from amqp_dispatcher.runtime.runner import run_service
+
+    mine, theirs = plain.socketpair()
+    seen: list[str | None] = []
+    monkeypatch.setenv("DISPATCHER_WORKER", f"1/2:{theirs.fileno()}")
+    described = service((), (), startup_handler=lambda: seen.append(os.environ.get("DISPATCHER_WORKER")))
+    runner = gevent.spawn(run_service, described, MemoryTransport(MemoryBroker()))
+    wait_for(lambda: seen)
+    mine.sendall(b"stop\n")
+    assert runner.get(timeout=10) == ExitStatus.OK
+    assert seen == [None]
+    mine.close()

@@ -9,8 +9,9 @@ one port:
 - /readyz: ready only when every worker runs, has reported within STALE seconds, and is ready
   itself; otherwise each worker that is not says why;
 - /livez: fails while a worker that has reported before has not reported for STALE seconds (its
-  gevent hub is blocked, as /livez of a single process would time out); a worker still
-  starting, or one being started again, does not fail it;
+  gevent hub is blocked, as /livez of a single process would time out), or while one has not
+  reported at all for startup_timeout + STALE seconds after its start (its imports or startup
+  handler hang); one being started again does not fail it;
 - /info: the service, and each worker's pid, restarts and readiness.
 """
 
@@ -48,13 +49,14 @@ class Slot:
     report: snapshot.Snapshot | None = None
     not_ready: list[str] = field(default_factory=list)
     reported_at: float | None = None
+    started_at: float = 0.0
     restarts: int = 0
     failures: int = 0  # ended soon after starting, in a row
     next_start: float | None = None
     final_status: int | None = None
 
     def attach(self, process: gevent.subprocess.Popen[bytes], channel: gevent.socket.socket) -> None:
-        self.process, self.channel = process, channel
+        self.process, self.channel, self.started_at = process, channel, time.monotonic()
         self.report, self.not_ready, self.reported_at, self.next_start = None, [], None, None
 
     def request(self, line: bytes) -> None:
@@ -108,8 +110,14 @@ class Fleet:
             channel.close()
 
     def snapshot(self) -> snapshot.Snapshot:
-        running = [slot.report for slot in self.slots if slot.report is not None and slot.pid is not None]
-        total = snapshot.merge(running, self.retired)
+        # A worker that has ended keeps its counts here until retire() has moved them (its states
+        # are zero): no counter of the whole service may dip in between.
+        reports = [
+            slot.report if slot.pid is not None else snapshot.retire(slot.report)
+            for slot in self.slots
+            if slot.report is not None
+        ]
+        total = snapshot.merge(reports, self.retired)
         total["service"]["workers"] = sum(1 for slot in self.slots if slot.pid is not None)
         total["service"]["worker_restarts"] = sum(slot.restarts for slot in self.slots)
         return total
@@ -130,13 +138,22 @@ class Fleet:
         return problems
 
     def not_alive(self) -> list[str]:
-        now = time.monotonic()
-        return [
-            f"worker {slot.index} (pid {slot.pid}) has not reported for {now - slot.reported_at:.0f} s: "
-            "its gevent hub may be blocked"
-            for slot in self.slots
-            if slot.pid is not None and slot.reported_at is not None and now - slot.reported_at > STALE
-        ]
+        now, problems = time.monotonic(), []
+        for slot in self.slots:
+            pid = slot.pid
+            if pid is None:
+                continue
+            if slot.reported_at is not None and now - slot.reported_at > STALE:
+                problems.append(
+                    f"worker {slot.index} (pid {pid}) has not reported for {now - slot.reported_at:.0f} s: "
+                    "its gevent hub may be blocked"
+                )
+            elif slot.reported_at is None and now - slot.started_at > self.service.startup_timeout + STALE:
+                problems.append(
+                    f"worker {slot.index} (pid {pid}) has not reported in the {now - slot.started_at:.0f} s since it "
+                    "started: its imports or its startup handler may hang"
+                )
+        return problems
 
     def info(self) -> dict[str, Any]:
         answer = health.info(self.service, self.generator, processes=len(self.slots))
@@ -156,8 +173,8 @@ class Fleet:
         try:
             report = json.loads(line)
             counts, not_ready = report["snapshot"], report["not_ready"]
-            if len(counts["entries"]) != len(self.service.consumers) or not isinstance(not_ready, list):
-                raise ValueError("another shape")
+            if not snapshot.conforms(counts, len(self.service.consumers)) or not isinstance(not_ready, list):
+                raise ValueError("not the shape of this build's reports")
         except (ValueError, KeyError, TypeError) as error:  # a worker of another build; never a crash here
             log.warning("worker %d sent a report that cannot be read (%s); ignoring it", slot.index, error)
             return

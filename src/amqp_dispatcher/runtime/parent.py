@@ -8,15 +8,18 @@ to the broker. It:
 
 - starts a worker again when one ends, after a backoff that doubles while workers keep ending
   soon after their start; a worker that ends with the config or refusal statuses (2, 3) stops
-  the whole service with that status instead, since starting it again cannot help;
+  the whole service with that status instead, since starting it again cannot help (and so does
+  a command that cannot be run at all);
 - on SIGTERM or SIGINT, asks every worker to drain, waits for them up to
   deadlines.parent_deadline(shutdown_timeout), then kills what is left; a second signal asks
-  them to stop at once. It exits with the worst status of its workers;
+  them to stop at once. It exits with the worst status of its workers, or with the 2 or 3 that
+  stopped it;
 - serves the whole service's endpoint, if any (fleet.py says what it answers).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -43,6 +46,7 @@ RESTART_BASE = 0.5
 RESTART_CAP = 30.0
 STEADY = 30.0  # a worker that ran this long had no trouble starting: its replacement starts without delay
 FORCED_GRACE = 5.0  # after a second signal: workers stop within about 2 s (deadlines: 1 s for each connection)
+_CANNOT_RUN = {errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR}  # the command, not the moment
 _STOPS_THE_SERVICE: dict[int, str] = {
     ExitStatus.CONFIG: "the config, the environment or the startup handler is wrong",
     ExitStatus.BROKER: "the broker refused, or stayed unreachable at start",
@@ -95,7 +99,8 @@ class Parent:
             return self._stop_workers(keepers)
         except BaseException:
             log.exception("the parent process failed; killing its workers")
-            self._kill_workers()
+            self._stop.set()  # first: no keeper starts a worker again
+            self._kill_workers("the parent failed")
             return ExitStatus.INTERNAL
         finally:
             if self.endpoint is not None:
@@ -104,7 +109,7 @@ class Parent:
     def _on_signal(self, number: int) -> None:
         self._signals += 1
         name = signal.Signals(number).name
-        if self._signals == 1 and not self._stop.is_set():
+        if self._signals == 1:  # the first signal drains, even if a worker's 2 or 3 started the stop
             log.info(
                 "%s received: stopping %d workers, each finishing its in-flight messages (up to %g s)",
                 name,
@@ -118,6 +123,15 @@ class Parent:
 
     def _keep(self, slot: Slot) -> None:
         """One worker's place, for the parent's whole life: start it, and again after it ends."""
+        try:
+            self._keep_running(slot)
+        except Exception:  # a bug here must stop the service, not leave a place empty for good
+            log.exception("keeping worker %d failed; stopping the service", slot.index)
+            if self._fatal is None:
+                self._fatal = ExitStatus.INTERNAL
+            self._stop.set()
+
+    def _keep_running(self, slot: Slot) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             status = self._run_worker(slot)
@@ -152,9 +166,12 @@ class Parent:
         try:
             process = gevent.subprocess.Popen(self.command, env=environment, pass_fds=[theirs.fileno()])
         except OSError as error:
-            log.error("cannot start worker %d with %s: %s", slot.index, self.command[0], error)
             mine.close()
-            return ExitStatus.CONFIG
+            if error.errno in _CANNOT_RUN:  # starting it again cannot help
+                log.error("cannot start worker %d with %s: %s", slot.index, self.command[0], error)
+                return ExitStatus.CONFIG
+            log.error("cannot start worker %d now: %s", slot.index, error)  # out of processes or memory
+            return ExitStatus.INTERNAL
         finally:
             theirs.close()
         slot.attach(process, mine)
@@ -183,8 +200,11 @@ class Parent:
                     slot.request(b"now")
                 asked_now, deadline = True, min(deadline, time.monotonic() + FORCED_GRACE)
             waiting: list[gevent.Greenlet[Any, None] | gevent.event.Event] = [k for k in keepers if not k.dead]
-            gevent.wait([*waiting, self._forced], timeout=max(0.0, deadline - time.monotonic()), count=1)
-        killed = self._kill_workers()
+            if not asked_now:  # until it is acted on: once set, it would end every wait at once
+                waiting.append(self._forced)
+            gevent.wait(waiting, timeout=max(0.0, deadline - time.monotonic()), count=1)
+        why = "the second signal" if asked_now else f"{deadlines.parent_deadline(self.service.shutdown_timeout):g} s"
+        killed = self._kill_workers(f"it did not stop within {why}")
         gevent.joinall(keepers, timeout=5.0)
         statuses = [_status(slot.final_status) for slot in self.fleet.slots if slot.final_status is not None]
         worst = max([*statuses, ExitStatus.KILLED if killed else ExitStatus.OK])
@@ -192,18 +212,17 @@ class Parent:
         log.info("stopped %d workers (exit status %d)", len(self.fleet.slots), status)
         return status
 
-    def _kill_workers(self) -> bool:
+    def _kill_workers(self, why: str) -> bool:
         """SIGKILL every worker still running; whether there was one."""
         killed = False
         for slot in self.fleet.slots:
             process = slot.process
             if process is not None and process.poll() is None:
                 log.warning(
-                    "worker %d (pid %d) did not stop within %g s: killing it; the broker returns its unacknowledged "
-                    "messages to their queues",
+                    "killing worker %d (pid %d): %s; the broker returns its unacknowledged messages to their queues",
                     slot.index,
                     process.pid,
-                    deadlines.parent_deadline(self.service.shutdown_timeout),
+                    why,
                 )
                 process.kill()
                 killed = True

@@ -69,6 +69,7 @@ def run_service(
         try:
             settings = from_environment(os.environ, default_heartbeat=service.heartbeat)
             worker = workers.from_environment(os.environ)
+            os.environ.pop(workers.VARIABLE, None)  # a program the consumers start is no worker of ours
             address = None if worker else listen_address(os.environ, service.http)
             count = 1 if worker else processes.wanted(service.processes, os.environ)
             if count > 1 and worker_command is None:
@@ -86,6 +87,9 @@ def run_service(
         if service.startup_handler is not None:
             try:
                 service.startup_handler()
+            except KeyboardInterrupt:  # SIGINT (Ctrl-C) before anything was consumed: a clean stop
+                log.info("SIGINT received while the startup handler ran; stopped before consuming (exit status 0)")
+                return ExitStatus.OK
             except Exception:  # the user's handler: report it with its traceback
                 log.exception("the startup handler %s raised; stopping", _qualified(service.startup_handler))
                 return ExitStatus.CONFIG

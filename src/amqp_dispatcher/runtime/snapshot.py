@@ -124,6 +124,31 @@ def merge(running: Sequence[Snapshot], retired: Snapshot) -> Snapshot:
     return total
 
 
+def conforms(report: object, entries: int) -> bool:
+    """Whether `report` has exactly the shape of a snapshot of `entries` consumer entries (the same
+    keys, numbers where numbers are, buckets of the same lengths): what a parent takes from a
+    worker, which may be of another build."""
+    return _same_shape(report, empty(entries))
+
+
+def _same_shape(value: object, model: object) -> bool:
+    if isinstance(model, dict):
+        return (
+            isinstance(value, dict)
+            and value.keys() == model.keys()
+            and all(_same_shape(value[key], model[key]) for key in model)
+        )
+    if isinstance(model, list):
+        return (
+            isinstance(value, list)
+            and len(value) == len(model)
+            and all(_same_shape(item, part) for item, part in zip(value, model, strict=True))
+        )
+    if isinstance(model, float):
+        return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _add(into: dict[str, object], part: dict[str, object]) -> None:
     for name, value in part.items():
         if name in _COUNTS or name in _SUMMED_STATES:

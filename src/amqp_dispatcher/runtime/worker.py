@@ -13,12 +13,14 @@ rather than consume without one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import gevent
+import gevent.event
 import gevent.socket
 
 from .errors import ConfigurationError
@@ -69,7 +71,9 @@ class ParentLink:
         self._monitoring = monitoring
         self._stop = stop
         self._socket: socket.socket | None = None
-        self._greenlets: list[gevent.Greenlet[[], None]] = []
+        self._finishing = gevent.event.Event()
+        self._reporter: gevent.Greenlet[[], None] | None = None
+        self._listener: gevent.Greenlet[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<ParentLink {self.identity} {'open' if self._socket else 'closed'}>"
@@ -77,24 +81,33 @@ class ParentLink:
     def start(self) -> None:
         try:
             self._socket = gevent.socket.socket(fileno=self.identity.channel)
+            os.set_inheritable(self.identity.channel, False)  # a program the consumer starts must not hold it open
         except OSError as error:
             raise ConfigurationError(
                 f"{VARIABLE}: descriptor {self.identity.channel} is not a channel to a parent process ({error}); "
                 "it is set by the service itself when it runs several processes: unset it"
             ) from None
-        self._greenlets = [gevent.spawn(self._report_every_interval), gevent.spawn(self._listen)]
+        self._reporter = gevent.spawn(self._report_every_interval)
+        self._listener = gevent.spawn(self._listen)
 
     def finish(self) -> None:
-        """The last report, after the drain: the counts this worker ends with."""
-        gevent.killall(self._greenlets)
+        """The last report, after the drain: the counts this worker ends with. A report being
+        sent is finished first (a large one takes several writes): a line cut in two would make
+        the parent discard both."""
+        self._finishing.set()
+        if self._reporter is not None:
+            self._reporter.join(timeout=5.0)
+            self._reporter.kill()
+        if self._listener is not None:
+            self._listener.kill()
         self._report()
         connection, self._socket = self._socket, None
         if connection is not None:
             connection.close()
 
     def _report_every_interval(self) -> None:
-        while self._report():
-            gevent.sleep(REPORT_INTERVAL)
+        while self._report() and not self._finishing.wait(REPORT_INTERVAL):
+            pass
 
     def _report(self) -> bool:
         connection = self._socket
@@ -110,18 +123,20 @@ class ParentLink:
     def _listen(self) -> None:
         connection = self._socket
         assert connection is not None
-        reader = connection.makefile("rb")
-        while True:
-            try:
-                line = reader.readline(64)
-            except OSError:
-                line = b""
-            request = line.strip()
-            if request == b"stop":
-                self._stop(False)
-            elif request == b"now":
-                self._stop(True)
-            elif not line:
-                log.warning("%s: the parent process is gone; finishing in-flight messages and stopping", self.identity)
-                self._stop(False)
-                return
+        with connection.makefile("rb") as reader:  # closed when finish() kills this, so the socket closes
+            while True:
+                try:
+                    line = reader.readline(64)
+                except OSError:
+                    line = b""
+                request = line.strip()
+                if request == b"stop":
+                    self._stop(False)
+                elif request == b"now":
+                    self._stop(True)
+                elif not line:
+                    log.warning(
+                        "%s: the parent process is gone; finishing in-flight messages and stopping", self.identity
+                    )
+                    self._stop(False)
+                    return
