@@ -231,3 +231,61 @@ def test_9c_rolling_restart_under_load(project, services, cluster: Cluster, clus
     assert summary.lost == 0 and summary.processed == MESSAGES
     assert left_after_restarts > 0, "the load lasted through the whole rolling restart"
     assert reconnects >= 1, "the service's node was among those restarted"
+
+
+CLASSIC = """
+shutdown_timeout: 10
+consumers:
+  - consumer: workers:Tally
+    queue: work
+    consumer_count: 5
+    prefetch_count: 20
+  - consumer: workers:Tally
+    queue: classic
+    consumer_count: 5
+    prefetch_count: 20
+queues:
+  - queue: work
+    x_queue_type: quorum
+  - queue: classic
+"""
+
+
+def test_9d_a_classic_queue_whose_home_node_goes_down_waits_and_the_rest_goes_on(
+    project, services, cluster: Cluster, cluster_vhost: str
+) -> None:
+    """A classic queue lives on one node. While that node is down RabbitMQ refuses the queue with
+    a 404; the service retries that entry (it does not stop with exit 3), the quorum queue's
+    entry keeps consuming, and once the node is back every message is processed."""
+    built = project(CLASSIC)
+    service = built.service(None, RABBITMQ_URL=cluster.url(cluster_vhost, cluster.nodes[:2]))
+    home = cluster.nodes[2]  # the service never connects to it: the queue's home node is elsewhere
+    with _channel(home.port, cluster_vhost) as ch:
+        ch.queue_declare("classic", durable=True)
+    services.append(service)
+    service.wait_ready()
+    publisher = cluster.nodes[0]
+    classic_ids = [f"classic-{n:04d}" for n in range(500)]
+    publish_confirmed(publisher.port, cluster_vhost, "classic", classic_ids, headers={"sleep": "0.02"})
+    wait_until(lambda: len(set(done(built)) & set(classic_ids)) >= 100, timeout=60)
+    cluster.stop_node(home)
+    quorum_ids = [f"quorum-{n:04d}" for n in range(500)]
+    publish_confirmed(publisher.port, cluster_vhost, "work", quorum_ids)
+    wait_until(lambda: set(quorum_ids) <= set(done(built)), timeout=60, message="the quorum entry goes on")
+    assert service.process.poll() is None, "the service did not stop"
+    service.wait_for_log(r"home node .* is down or inaccessible", timeout=30)
+    cluster.start_node(home)
+    wait_until(lambda: set(classic_ids) <= set(done(built)), timeout=120, message="the classic queue's messages")
+    assert service.stop() == 0
+    summary = account(
+        "9d",
+        "cluster: a classic queue's home node stopped",
+        classic_ids + quorum_ids,
+        done(built),
+        queued=leftovers(cluster, cluster_vhost, "classic") + leftovers(cluster, cluster_vhost, "work"),
+        note=(
+            "the classic queue's entry retried until its node was back; the quorum queue's entry consumed "
+            "all the while; no exit"
+        ),
+    )
+    assert summary.lost == 0

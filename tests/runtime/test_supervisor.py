@@ -113,6 +113,28 @@ def test_after_the_broker_goes_away_it_reconnects_and_consumes_again() -> None:
         running.close()
 
 
+def test_even_the_first_reconnect_waits_a_random_moment_so_a_fleet_does_not_return_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws: list[tuple[float, float]] = []
+    real = supervisor_module.random.uniform
+    monkeypatch.setattr(
+        supervisor_module.random, "uniform", lambda low, high: draws.append((low, high)) or real(low, high)
+    )
+    broker = MemoryBroker()
+    running = Running(broker, described())
+    try:
+        assert running.supervisor.ready.wait(5)
+        assert draws == [], "connecting at start waits for nothing"
+        broker.stop()
+        wait_for(lambda: draws)
+        assert draws[0] == (0, supervisor_module.RECONNECT_BASE), "full jitter below the first bound"
+        broker.start()
+        wait_for(lambda: running.transport.opened == 2)
+    finally:
+        running.close()
+
+
 def test_a_consumer_the_broker_cancels_consumes_again() -> None:
     broker = MemoryBroker()
     running = Running(broker, described())

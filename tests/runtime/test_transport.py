@@ -6,7 +6,13 @@ import pika.exceptions
 import pytest
 from pika.adapters.utils import connection_workflow
 
-from amqp_dispatcher.runtime.errors import AccessRefused, BrokerUnreachable, ConnectionLost, DeclarationRefused
+from amqp_dispatcher.runtime.errors import (
+    AccessRefused,
+    BrokerUnreachable,
+    ConnectionLost,
+    DeclarationRefused,
+    QueueUnavailable,
+)
 from amqp_dispatcher.runtime.pika_transport import channel as pika_channel
 from amqp_dispatcher.runtime.pika_transport import connection, frames, translate
 from amqp_dispatcher.runtime.settings import parse_url
@@ -51,6 +57,12 @@ def test_connect_errors_are_fatal_only_when_retrying_cannot_help(monkeypatch, ca
     [
         (pika.exceptions.ChannelClosedByBroker(406, "PRECONDITION_FAILED"), DeclarationRefused),
         (pika.exceptions.ChannelClosedByBroker(404, "NOT_FOUND"), DeclarationRefused),
+        (
+            pika.exceptions.ChannelClosedByBroker(
+                404, "NOT_FOUND - home node 'rabbit@b' of durable queue 'q' in vhost '/' is down or inaccessible"
+            ),
+            QueueUnavailable,
+        ),
         (pika.exceptions.ConnectionClosedByBroker(320, "CONNECTION_FORCED"), ConnectionLost),
         (pika.exceptions.ConnectionClosedByBroker(530, "NOT_ALLOWED"), AccessRefused),
         (pika.exceptions.StreamLostError("reset"), ConnectionLost),

@@ -53,6 +53,11 @@ class BrokerUnreachable(Recoverable):
     """No host of the URL accepted a connection."""
 
 
+class QueueUnavailable(Recoverable):
+    """A queue exists but cannot be used now: a classic queue whose home node in a cluster is down.
+    Retried, since the node may come back (RabbitMQ refuses it with a 404 until then)."""
+
+
 class Fatal(BrokerError):
     """Retrying cannot help: the service must stop (exit status 3)."""
 

@@ -107,9 +107,15 @@ class ConnectionSupervisor:
                 return
             for pool in self.pools:
                 pool.detach()
-            log.warning("lost the connection to %s (%s); reconnecting", connection.endpoint, reason)
             if isinstance(reason, Fatal):
+                log.warning("lost the connection to %s (%s)", connection.endpoint, reason)
                 raise reason
+            # Even the first try waits a random moment: every service of a fleet on a node that
+            # went away loses its connection at the same instant, and must not return in lockstep.
+            delay = full_jitter(0)
+            log.warning("lost the connection to %s (%s); reconnecting in %.2f s", connection.endpoint, reason, delay)
+            if self._stopped.wait(delay):
+                return
 
     def stop(self) -> None:
         """No more reconnecting; the connection stays open for the pools to finish on it."""

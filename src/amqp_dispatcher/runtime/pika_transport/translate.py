@@ -1,7 +1,8 @@
 """pika's errors as ours: what a broker reply or a failed connection means for the service.
 
 Owns the mapping from pika's exceptions to runtime/errors.py: refusals (access, a declaration,
-TLS) are Fatal, anything a reconnect can fix is Recoverable, and what pika's encoders and
+TLS) are Fatal, anything a reconnect can fix is Recoverable (a queue whose home node in a
+cluster is down included, though RabbitMQ answers it with a 404), and what pika's encoders and
 decoders raise on a value they cannot handle. Knows nothing of channels or connections.
 """
 
@@ -13,7 +14,15 @@ import struct
 import pika.exceptions
 from pika.adapters.utils import connection_workflow
 
-from ..errors import AccessRefused, BrokerError, BrokerUnreachable, ConnectionLost, DeclarationRefused, HandshakeRefused
+from ..errors import (
+    AccessRefused,
+    BrokerError,
+    BrokerUnreachable,
+    ConnectionLost,
+    DeclarationRefused,
+    HandshakeRefused,
+    QueueUnavailable,
+)
 from ..settings import ConnectionSettings
 
 # Broker replies that retrying cannot fix, on a channel or a connection.
@@ -46,6 +55,13 @@ def translate(exc: BaseException, what: str = "") -> BrokerError:
     if isinstance(exc, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
         code, text = exc.reply_code, exc.reply_text
         message = f"{prefix}{code} {text}"
+        if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and _home_node_down(code, text):
+            return QueueUnavailable(
+                f"{message} (a classic queue lives on one node of a cluster; it is retried until that node is back, "
+                "and a quorum queue would have stayed available)",
+                reply_code=code,
+                reply_text=text,
+            )
         if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and code in _REFUSAL_CODES:
             return DeclarationRefused(message, reply_code=code, reply_text=text)
         if isinstance(exc, pika.exceptions.ConnectionClosedByBroker) and code in _ACCESS_CODES:
@@ -54,6 +70,12 @@ def translate(exc: BaseException, what: str = "") -> BrokerError:
     if isinstance(exc, pika.exceptions.ChannelClosedByClient):
         return ConnectionLost(f"{prefix}the channel was closed by this service")
     return ConnectionLost(f"{prefix}{describe(exc)}")
+
+
+def _home_node_down(code: int, text: str) -> bool:
+    """RabbitMQ's 404 for a durable classic queue whose node is down: "NOT_FOUND - home node
+    'rabbit@b' of durable queue 'q' in vhost '/' is down or inaccessible"."""
+    return code == 404 and "home node" in text and "is down or inaccessible" in text
 
 
 def connect_error(exc: BaseException, settings: ConnectionSettings) -> BrokerError:
