@@ -41,7 +41,9 @@ def table(figures: Sequence[Figure], dates: dict[str, str]) -> str:
     runs: dict[str, list[str]] = {}
     for scenario, day in dates.items():
         runs.setdefault(day, []).append(scenario)
-    when = "; ".join(f"scenarios {', '.join(scenarios)}: {day}" for day, scenarios in sorted(runs.items()))
+    when = "; ".join(
+        f"scenario{'s' * (len(scenarios) > 1)} {', '.join(scenarios)}: {day}" for day, scenarios in sorted(runs.items())
+    )
     lines = [
         f"Latest runs ({when}), Python {platform.python_version()}, RabbitMQ {version or '?'}, "
         "2 shared cores. Medians of the rounds; ratio = ours / bare.",
