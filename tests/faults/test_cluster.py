@@ -11,7 +11,6 @@ and injects the fault once some thousands are processed.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 
 from tests.integration.cluster_broker import Cluster, publish_confirmed, start_cluster
 from tests.integration.harness import Project, Service, wait_until
-from tests.integration.private_node import PrivateNode, missing_tools
+from tests.integration.private_node import PrivateNode, require_tools
 
 from .conftest import account
 
@@ -58,11 +57,7 @@ queues:
 
 @pytest.fixture(scope="module")
 def cluster_nodes(tmp_path_factory: pytest.TempPathFactory, broker: None) -> Iterator[Cluster]:
-    if missing := missing_tools():
-        message = f"a private cluster needs RabbitMQ's scripts: {', '.join(missing)} not found"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools("a private cluster")
     with start_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
         yield cluster
 

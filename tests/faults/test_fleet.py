@@ -7,7 +7,6 @@ with full jitter (runtime/supervisor.py).
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ import pytest
 
 from tests.integration.cluster_broker import Cluster, publish_confirmed, start_cluster
 from tests.integration.harness import PORT, Project, Service, drain, wait_until
-from tests.integration.private_node import missing_tools
+from tests.integration.private_node import require_tools
 
 from .conftest import account
 
@@ -107,11 +106,7 @@ def test_10a_five_replicas_share_the_queue_fairly(project, services, vhost) -> N
 
 @pytest.fixture
 def single_node(tmp_path_factory: pytest.TempPathFactory, broker: None) -> Iterator[Cluster]:
-    if missing := missing_tools():
-        message = f"a private node needs RabbitMQ's scripts: {', '.join(missing)} not found"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools("a private node")
     with start_cluster(tmp_path_factory.mktemp("node"), size=1) as node:
         yield node
 

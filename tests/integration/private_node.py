@@ -80,6 +80,18 @@ def missing_tools() -> list[str]:
     ]
 
 
+def require_tools(what: str) -> None:
+    """Skip the test when RabbitMQ's scripts are missing, naming them; in CI, fail instead, since
+    there the machine is meant to have them."""
+    import pytest
+
+    if missing := missing_tools():
+        message = f"{what} needs RabbitMQ's scripts: {', '.join(missing)} not found"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def new_cookie() -> str:
     return secrets.token_hex(20).upper()
 

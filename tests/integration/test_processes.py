@@ -77,6 +77,16 @@ def worker_pids(port: int) -> list[int]:
     return [worker["pid"] for worker in json.loads(body)["workers"]]
 
 
+def running(project: Any, services: list[Any], vhost: str, **settings: Any) -> tuple[Any, Any, int]:
+    """The project built with CONFIG, its service started and ready on the whole; (built, service, port)."""
+    port = free_port()
+    built = project(config(port, **settings)).build()
+    service = built.service(vhost)
+    services.append(service)
+    wait_until(lambda: ready(port), 30, message="/readyz 200")
+    return built, service, port
+
+
 def done(built: Any) -> list[str]:
     return [event["body"] for event in built.events("done")]
 
@@ -84,11 +94,7 @@ def done(built: Any) -> list[str]:
 def test_workers_share_the_queue_run_the_startup_handler_and_one_endpoint_adds_them_up(
     project, services, vhost
 ) -> None:
-    port = free_port()
-    built = project(config(port)).build()
-    service = built.service(vhost)
-    services.append(service)
-    wait_until(lambda: ready(port), 30, message="/readyz 200")
+    built, service, port = running(project, services, vhost)
     pids = worker_pids(port)
     assert len(set(pids)) == 2 and service.process.pid not in pids
     startups = built.events("startup")
@@ -117,11 +123,7 @@ def test_workers_share_the_queue_run_the_startup_handler_and_one_endpoint_adds_t
 
 
 def test_a_killed_worker_is_started_again_and_nothing_is_lost(project, services, vhost) -> None:
-    port = free_port()
-    built = project(config(port)).build()
-    service = built.service(vhost)
-    services.append(service)
-    wait_until(lambda: ready(port), 30, message="/readyz 200")
+    built, service, port = running(project, services, vhost)
     ids = [f"k{number}" for number in range(300)]
     publish(vhost, "work", ids, headers={"sleep": "0.02"})
     wait_until(lambda: len(done(built)) >= 50, 30)
@@ -157,11 +159,7 @@ def test_refused_credentials_stop_the_service_with_3(project, services, vhost) -
 
 
 def test_a_second_sigterm_stops_handlers_in_flight_at_once(project, services, vhost) -> None:
-    port = free_port()
-    built = project(config(port, shutdown_timeout=120)).build()
-    service = built.service(vhost)
-    services.append(service)
-    wait_until(lambda: ready(port), 30, message="/readyz 200")
+    built, service, _port = running(project, services, vhost, shutdown_timeout=120)
     publish(vhost, "work", [f"s{number}" for number in range(4)], headers={"sleep": "300", "announce": "1"})
     wait_until(lambda: len(built.events("start")) == 4, 30, message="all four in flight")
     service.signal(signal.SIGTERM)
@@ -174,11 +172,7 @@ def test_a_second_sigterm_stops_handlers_in_flight_at_once(project, services, vh
 
 
 def test_when_the_parent_is_killed_its_workers_stop(project, services, vhost) -> None:
-    port = free_port()
-    built = project(config(port)).build()
-    service = built.service(vhost)
-    services.append(service)
-    wait_until(lambda: ready(port), 30, message="/readyz 200")
+    _built, service, port = running(project, services, vhost)
     pids = worker_pids(port)
     service.kill()  # SIGKILL: no chance to pass anything on
     wait_until(lambda: not any(_running(pid) for pid in pids), 30)

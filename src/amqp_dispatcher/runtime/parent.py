@@ -36,6 +36,7 @@ from .errors import ConfigurationError, ExitStatus
 from .fleet import Fleet, Slot
 from .logs import PROCESSES, get_logger
 from .pool import doubling
+from .signals import stop_signals
 from .spec import Http, LiveService
 from .version import VERSION
 from .worker import VARIABLE, WorkerIdentity
@@ -70,14 +71,8 @@ class Parent:
         return f"<Parent of {len(self.fleet.slots)} workers of {self.service.name}>"
 
     def run(self) -> int:
-        handlers = [
-            gevent.signal_handler(number, self._on_signal, number) for number in (signal.SIGTERM, signal.SIGINT)
-        ]
-        try:
+        with stop_signals(self._on_signal):
             return self._run()
-        finally:
-            for handler in handlers:
-                handler.cancel()
 
     def _run(self) -> int:
         log.info(

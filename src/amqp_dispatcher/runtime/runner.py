@@ -37,6 +37,7 @@ from .pika_transport import PikaTransport
 from .pool import ConsumerPool
 from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
+from .signals import stop_signals
 from .spec import Http, LiveService
 from .supervisor import ConnectionSupervisor
 from .transport import Transport
@@ -143,14 +144,8 @@ class ServiceRunner:
         self._signals = 0
 
     def run(self) -> int:
-        handlers = [
-            gevent.signal_handler(number, self._on_signal, number) for number in (signal.SIGTERM, signal.SIGINT)
-        ]
-        try:
+        with stop_signals(self._on_signal):
             return self._run()
-        finally:
-            for handler in handlers:
-                handler.cancel()
 
     def _run(self) -> int:
         log.info(
