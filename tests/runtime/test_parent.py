@@ -76,6 +76,8 @@ def test_a_stop_reaches_every_worker_and_the_parent_exits_0(tmp_path: Path, monk
     assert run.parent.fleet.not_ready() == []
     run.signal()
     assert run.status() == ExitStatus.OK
+    assert run.parent.fleet.not_ready()[0] == "the service is stopping"
+    assert "worker 1 is not running; it has stopped" in run.parent.fleet.not_ready()
     assert [len(run.started(index)) for index in (1, 2, 3)] == [1, 1, 1]
     assert all(slot.pid is None for slot in run.parent.fleet.slots), "every worker has exited"
 

@@ -78,6 +78,7 @@ class Fleet:
         self.slots = list(slots)
         self.generator = generator
         self.retired = snapshot.empty(len(service.consumers))
+        self.stopping = False  # set by the parent once it stops its workers
 
     def __repr__(self) -> str:
         return f"<Fleet of {len(self.slots)} workers of {self.service.name}>"
@@ -123,12 +124,13 @@ class Fleet:
         return total
 
     def not_ready(self) -> list[str]:
-        problems = []
+        problems = ["the service is stopping"] if self.stopping else []
         now = time.monotonic()
         for slot in self.slots:
             pid = slot.pid
             if pid is None:
-                problems.append(f"worker {slot.index} is not running; it is being started again")
+                again = "it has stopped" if self.stopping else "it is being started again"
+                problems.append(f"worker {slot.index} is not running; {again}")
             elif slot.reported_at is None:
                 problems.append(f"worker {slot.index} (pid {pid}) is starting")
             elif now - slot.reported_at > STALE:

@@ -185,6 +185,7 @@ class Parent:
         return status
 
     def _stop_workers(self, keepers: Sequence[gevent.Greenlet[Any, None]]) -> int:
+        self.fleet.stopping = True
         for slot in self.fleet.slots:
             slot.request(b"stop")
         deadline = time.monotonic() + deadlines.parent_deadline(self.service.shutdown_timeout)
