@@ -11,7 +11,9 @@ which consumers rely on:
 3. call shutdown(None) once on every instance;
 4. close the publishing connection, then the consuming one.
 
-The exit status is one of errors.ExitStatus; an internal error (a bug, logged with its
+With `processes` above 1, the runner reads the settings and hands over to the parent of
+several workers (parent.py) before the startup handler; each worker is a runner of its own,
+linked to the parent (worker.py). The exit status is one of errors.ExitStatus; an internal error (a bug, logged with its
 traceback) ends the service with 4, so that a process never stays alive consuming nothing.
 The broker is reached through the transport it is given (pika's, unless a test gives another).
 """
@@ -75,8 +77,8 @@ def run_service(
             count = 1 if worker else processes.wanted(service.processes, os.environ)
             if count > 1 and worker_command is None:
                 raise ConfigurationError(
-                    f"{count} processes need the service started as python -m <package>, which starts each "
-                    f"worker; this way, set {processes.VARIABLE}=1"
+                    f"{count} processes need the service started as python -m <package> (or amqp-dispatcher "
+                    f"--config), the command each worker runs again: start it so, or set {processes.VARIABLE}=1"
                 )
         except ConfigurationError as error:
             log.error("%s", error)
