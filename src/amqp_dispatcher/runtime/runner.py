@@ -13,8 +13,9 @@ which consumers rely on:
 
 With `processes` above 1, the runner reads the settings and hands over to the parent of
 several workers (parent.py) before the startup handler; each worker is a runner of its own,
-linked to the parent (worker.py). The exit status is one of errors.ExitStatus; an internal error (a bug, logged with its
-traceback) ends the service with 4, so that a process never stays alive consuming nothing.
+linked to the parent (worker.py). The exit status is one of errors.ExitStatus; an internal
+error (a bug, logged with its traceback) ends the service with 4, so that a process never
+stays alive consuming nothing.
 The broker is reached through the transport it is given (pika's, unless a test gives another).
 """
 
