@@ -142,7 +142,8 @@ _AS_TYPE: Mapping[str, Any] = {
     "float": float,
     "float | None": lambda value: None if value is None else float(value),
     "Http | None": lambda value: None if value is None else _http(value),
-    "int | str": lambda value: value,  # processes: a number, or "auto"
+    # processes: a number (the schema's integer takes 2.0 too: it is written 2), or "auto"
+    "int | str": lambda value: int(value) if isinstance(value, float) else value,
 }
 _BUILT_FROM_ENTRIES = frozenset({"config_sha256", "startup_handler", "exchanges", "queues", "consumers"})
 

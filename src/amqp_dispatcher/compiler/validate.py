@@ -13,6 +13,7 @@ or RabbitMQ.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,9 @@ def validate(document: SourceDocument, reported: Set[ConfigPath]) -> list[Diagno
         if not any(path[: len(bad)] == bad for bad in unknown)
     }
     explained = set(reported) | document.refused | set(ambiguous)
+    # A value of the wrong type is said once: its range or format is beside the point.
+    mistyped = {d.path for d in schema if d.code == "E103"}
+    schema = [d for d in schema if d.code == "E103" or d.code not in _VALUE_CODES or d.path not in mistyped]
     kept = [d for d in schema if not _is_explained(d, explained, document.incomplete)]
     return kept + list(ambiguous.values())
 
@@ -159,8 +163,9 @@ def _type_hints(expected: list[str], value: Any) -> tuple[str, ...]:
         return (f"remove the quotes: {shorten(value.strip())}",)
     if isinstance(value, str) and "boolean" in expected and value.lower() in ("true", "false"):
         return (f"remove the quotes: {value.lower()}",)
-    if isinstance(value, float) and "integer" in expected:
-        return ("AMQP field tables carry whole numbers only",)
+    if isinstance(value, float) and "integer" in expected and math.isfinite(value):
+        below, above = math.floor(value), math.ceil(value)
+        return (f"write a whole number, such as {below} or {above}",)
     if value is None:
         return ("give it a value, or remove the key to use the default",)
     if expected == ["string"] and isinstance(value, bool | int | float):
