@@ -261,7 +261,9 @@ def test_5_poison_messages_under_each_policy(project, services, vhost, policy: s
         queued=queued,
         note=f"{attempts} failed attempts in all; {cpu:.1%} of a core while failing",
     )
-    assert summary.lost == 0 and cpu < 0.05
+    # A hot loop takes a whole core; a backed-off one a few percent, more on a busy CI machine.
+    # The bound separates the two without measuring noise.
+    assert summary.lost == 0 and cpu < 0.25
     if policy == "requeue":
         assert set(poison) <= set(queued), "the poison is still in the queue, not lost"
         assert attempts < 100, "backed off: tens of attempts, not a hot loop"
