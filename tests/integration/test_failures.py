@@ -65,7 +65,7 @@ def test_a_consumer_failing_on_every_message_backs_off_instead_of_spinning(proje
     starts = [event["t"] for event in built.events("start")]
     assert len(starts) == 4, "one attempt per replacement, not a hot loop"
     assert starts[3] - starts[0] >= 0.5 + 1 + 2, "waits of 0.5, 1 and 2 s between the four attempts"
-    assert cpu < 0.1 * elapsed, f"{cpu:.2f} s of CPU in {elapsed:.1f} s"
+    assert cpu < 0.25 * elapsed, f"{cpu:.2f} s of CPU in {elapsed:.1f} s (a hot loop takes a whole core)"
     assert len(built.events("init")) == 4, "a new instance after each failure"
 
 
