@@ -21,6 +21,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from .clock import REAL, Clock
 from .errors import BrokerError, Fatal
 from .jsonlogs import GREENLET_FIELDS
 from .logs import POOL, PrefixedLog
@@ -61,8 +62,11 @@ def consumer_name(entry: LiveEntry) -> str:
 class ConsumerPool:
     """Runs one consumer entry. Lifecycle: start, attach/detach (per connection), stop, close."""
 
-    def __init__(self, entry: LiveEntry, publisher: Publisher, *, raise_unroutable: bool = False) -> None:
+    def __init__(
+        self, entry: LiveEntry, publisher: Publisher, *, raise_unroutable: bool = False, clock: Clock = REAL
+    ) -> None:
         self.entry = entry
+        self.clock = clock  # the backoffs' waits: the test kit's clock moves only when a test moves it
         self.name = consumer_name(entry)
         self.log = PrefixedLog(
             POOL, f"consumer {self.name} on queue {entry.queue!r}", {"consumer": self.name, "queue": entry.queue}
@@ -101,6 +105,11 @@ class ConsumerPool:
     def in_flight(self) -> int:
         """Deliveries being handled now."""
         return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Deliveries received and not yet taken by an instance."""
+        return self._inbox.qsize()
 
     @property
     def live_instances(self) -> int:
@@ -274,7 +283,7 @@ class ConsumerPool:
             if retired is not None:
                 self._call_shutdown(retired, None)
             if delay:
-                gevent.sleep(delay)
+                self.clock.sleep(delay)
             self._work(slot)
         except Exception:  # last resort: our own code failed; _worker_ended replaces this worker
             self.log.exception("the worker of instance %d failed", slot)
@@ -299,7 +308,7 @@ class ConsumerPool:
         failures = 0
         while not self._stopping and connection.is_open:
             failures += 1
-            gevent.sleep(backoff(failures))
+            self.clock.sleep(backoff(failures))
             try:
                 channel = connection.channel()
                 self.redeclare(channel)
@@ -343,7 +352,7 @@ class ConsumerPool:
                 self._idle.set()
             if not set_aside:  # the parking queue cannot take it yet: back off, keep the instance
                 failures += 1
-                gevent.sleep(backoff(failures))
+                self.clock.sleep(backoff(failures))
                 continue
             if error is None:
                 failures = 0
@@ -359,7 +368,7 @@ class ConsumerPool:
             self.log.warning(
                 "replacing instance %d in %.1f s (%d failure%s in a row)", slot, delay, failures, "s" * (failures > 1)
             )
-            gevent.sleep(delay)
+            self.clock.sleep(delay)
             instance = self._create(slot) if not self._stopping else None
 
     def _set_aside(self, delivery: Delivery) -> bool:
@@ -416,7 +425,7 @@ class ConsumerPool:
                 failures += 1
                 delay = backoff(failures)
                 self.log.exception("creating instance %d failed; trying again in %.1f s", slot, delay)
-                gevent.sleep(delay)
+                self.clock.sleep(delay)
                 continue
             self._instances[slot] = instance
             return instance

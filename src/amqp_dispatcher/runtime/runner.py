@@ -32,6 +32,7 @@ import gevent.event
 
 from . import deadlines, processes, tracing
 from . import worker as workers
+from .clock import REAL, Clock
 from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
@@ -121,6 +122,7 @@ class ServiceRunner:
         generator: str | None = None,
         tracer: tracing.Tracer | None = None,
         worker: workers.WorkerIdentity | None = None,
+        clock: Clock = REAL,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -130,7 +132,8 @@ class ServiceRunner:
         self.publisher = Publisher(settings, self.name, transport)
         raise_unroutable = service.on_unroutable == "raise"
         self.pools = [
-            ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable) for entry in service.consumers
+            ConsumerPool(entry, self.publisher, raise_unroutable=raise_unroutable, clock=clock)
+            for entry in service.consumers
         ]
         for pool in self.pools:
             pool.tracer = tracer
@@ -148,9 +151,10 @@ class ServiceRunner:
 
     def run(self) -> int:
         with stop_signals(self._on_signal):
-            return self._run()
+            return self.serve()
 
-    def _run(self) -> int:
+    def serve(self) -> int:
+        """Run until `stop` or a fatal error, without taking the process's signals (run does)."""
         log.info(
             "starting %s (amqp-dispatcher %s) against %s, heartbeat %d s",
             self.service.name,
