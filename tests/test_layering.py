@@ -95,7 +95,7 @@ def test_the_runtime_logs_only_through_loggers_that_escape_what_they_interpolate
 TRANSPORTS = ("amqp_dispatcher.runtime.pika_transport", "amqp_dispatcher.runtime.memory")
 
 
-def test_above_the_transport_seam_only_the_runner_and_the_parked_command_choose_a_transport() -> None:
+def test_above_the_transport_seam_only_the_runner_and_the_parked_and_plan_commands_choose_a_transport() -> None:
     """Everything else reaches the broker through runtime/transport.py's interface."""
     choosers = {
         str(path.relative_to(PACKAGE))
@@ -103,4 +103,4 @@ def test_above_the_transport_seam_only_the_runner_and_the_parked_command_choose_
         if path.parent.name not in ("pika_transport", "memory")
         and any(name.startswith(TRANSPORTS) for name in imports_of(path))
     }
-    assert choosers == {"runtime/runner.py", "runtime/parked.py"}
+    assert choosers == {"runtime/runner.py", "runtime/parked.py", "runtime/plan.py"}

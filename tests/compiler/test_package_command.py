@@ -58,13 +58,16 @@ def test_check_finds_a_file_edited_after_the_build(built: Path) -> None:
     assert "check: __init__.py differs from what dispatcher-build wrote" in result.stderr
 
 
-def test_check_reports_a_configured_module_that_cannot_be_imported_in_one_line(built: Path) -> None:
+@pytest.mark.parametrize("command", ["check", "plan"])
+def test_check_and_plan_report_a_configured_module_that_cannot_be_imported_in_one_line(
+    built: Path, command: str
+) -> None:
     (built / "consumers.py").rename(built / "moved.py")
-    result = service(built, "check")
+    result = service(built, command)
     assert result.returncode == 2, result.stderr
     assert (
         result.stderr
-        == "check: the package cannot be imported here: ModuleNotFoundError: No module named 'consumers'\n"
+        == f"{command}: the package cannot be imported here: ModuleNotFoundError: No module named 'consumers'\n"
     )
 
 
@@ -94,11 +97,11 @@ def test_check_reports_a_missing_manifest(built: Path) -> None:
 def test_unknown_arguments_are_a_usage_error(built: Path) -> None:
     result = service(built, "chek")
     assert result.returncode == 2
-    assert "usage: python -m service [check]" in result.stderr and "unknown arguments: chek" in result.stderr
+    assert "usage: python -m service [check | plan " in result.stderr and "unknown arguments: chek" in result.stderr
 
 
 @pytest.mark.parametrize("interface,advice", [(0, "rebuild the package"), (INTERFACE + 1, "upgrade the runtime")])
-@pytest.mark.parametrize("arguments,prefix", [((), "amqp-dispatcher"), (("check",), "check")])
+@pytest.mark.parametrize("arguments,prefix", [((), "amqp-dispatcher"), (("check",), "check"), (("plan",), "plan")])
 def test_a_runtime_refuses_a_package_generated_for_another_interface_in_one_line(
     built: Path, interface: int, advice: str, arguments: tuple[str, ...], prefix: str
 ) -> None:

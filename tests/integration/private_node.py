@@ -225,7 +225,7 @@ class Layout:
         return self.log_base / f"{name}.log"
 
 
-def _write_files(layout: Layout, *, port: int, cookie: str, config: Sequence[str]) -> None:
+def _write_files(layout: Layout, *, port: int, cookie: str, config: Sequence[str], plugins: Sequence[str]) -> None:
     for directory in (layout.home, layout.mnesia_base, layout.log_base, layout.conf_d):
         directory.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -237,7 +237,11 @@ def _write_files(layout: Layout, *, port: int, cookie: str, config: Sequence[str
         "log.file.level = info",
     ]
     layout.config_file.write_text("\n".join(lines) + "\n")
-    layout.enabled_plugins_file.write_text("[].\n")
+    # Plugin names are Erlang atoms: written bare, so only names of plain lowercase words are taken.
+    for plugin in plugins:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", plugin):
+            raise ValueError(f"not a RabbitMQ plugin name: {plugin!r}")
+    layout.enabled_plugins_file.write_text(f"[{','.join(plugins)}].\n")
     layout.env_conf_file.write_text("# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n")
     cookie_file = layout.home / ".erlang.cookie"
     cookie_file.write_text(cookie)
@@ -335,17 +339,26 @@ class PrivateNode:
 
     Created stopped; ``start`` (or ``launch`` then ``wait_started``, to boot several at once)
     brings it up, ``stop`` and ``kill`` take it down, and it may start again on its data.
-    ``config`` holds extra rabbitmq.conf lines (listeners, TLS, cluster formation).
+    ``config`` holds extra rabbitmq.conf lines (listeners, TLS, cluster formation), and ``plugins``
+    the plugins to enable (none by default; the node's own enabled-plugins file, never the system's).
     """
 
     def __init__(
-        self, workdir: Path, *, name: str, port: int, dist_port: int, cookie: str, config: Sequence[str] = ()
+        self,
+        workdir: Path,
+        *,
+        name: str,
+        port: int,
+        dist_port: int,
+        cookie: str,
+        config: Sequence[str] = (),
+        plugins: Sequence[str] = (),
     ) -> None:
         self.layout = Layout(Path(workdir).resolve())
         plain_path(self.layout.workdir)
         self.name, self.port = name, port
         self._token = secrets.token_hex(16)
-        _write_files(self.layout, port=port, cookie=cookie, config=config)
+        _write_files(self.layout, port=port, cookie=cookie, config=config, plugins=plugins)
         self.env = _environment(self.layout, name=name, port=port, dist_port=dist_port, token=self._token)
         self._launched_at: float | None = None
         self._seen_vm = False

@@ -19,6 +19,7 @@ class ExitStatus(IntEnum):
 
     OK = 0  # stopped cleanly: every in-flight message finished
     KILLED = 1  # a second signal, or shutdown_timeout passed with messages in flight
+    CONFLICT = 1  # `plan`: something in the config conflicts with what the broker has
     CONFIG = 2  # the config, the environment or the startup handler is wrong
     BROKER = 3  # the broker refused (credentials, vhost, a declaration, TLS) or stayed unreachable at start
     INTERNAL = 4  # a bug in amqp-dispatcher: it stops rather than stay up consuming nothing

@@ -41,13 +41,14 @@ class IncompatiblePackage(DispatcherError, ImportError):
 
 
 def _in_check_mode() -> bool:
-    """Whether `python -m <package> check` is importing the package (runpy sets argv[0] to -m)."""
-    return sys.argv[:2] == ["-m", "check"]
+    """Whether `python -m <package> check` (or `plan`) is importing the package (runpy sets argv[0]
+    to -m): a configured module that cannot be imported is then a finding, not a traceback."""
+    return sys.argv[:1] == ["-m"] and sys.argv[1:2] in (["check"], ["plan"])
 
 
 def _import_failed(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
     """In check mode, a configured module that cannot be imported is a finding, not a traceback."""
-    print(f"check: the package cannot be imported here: {kind.__name__}: {safe(str(error))}", file=sys.stderr)
+    print(f"{sys.argv[1]}: the package cannot be imported here: {kind.__name__}: {safe(str(error))}", file=sys.stderr)
     sys.stderr.flush()
     os._exit(ExitStatus.CONFIG)  # the interpreter would exit 1 after an excepthook
 
@@ -75,7 +76,7 @@ def __getattr__(name: str) -> int:
 def refuse(wanted: int, generator: str | None = None) -> NoReturn:
     message = explain(wanted, generator)
     if sys.argv[:1] == ["-m"]:  # python -m <package> is importing it: one line, exit 2
-        print(f"{'check' if _in_check_mode() else 'amqp-dispatcher'}: {message}", file=sys.stderr)
+        print(f"{sys.argv[1] if _in_check_mode() else 'amqp-dispatcher'}: {message}", file=sys.stderr)
         raise SystemExit(ExitStatus.CONFIG)
     raise IncompatiblePackage(message)
 
