@@ -1,87 +1,68 @@
-"""The in-memory broker's state: exchanges, queues, routing, and what a test can do to it.
+"""The in-memory broker: one vhost's exchanges and queues, publishing into them, and what a test does to it.
 
-Owns one vhost's entities and RabbitMQ's rules where the runtime relies on them: the default
-exchange and the `amq.*` ones, routing for direct, fanout, topic (`*`, `#`) and headers
-exchanges, declarations that must match what exists (406), passive checks (404), dead-letter
-exchanges on reject or nack without requeue, alternate exchanges for what no binding routes,
-requeued messages going back to the head of the queue marked redelivered, and round-robin
-delivery within each channel's prefetch window. Deliveries and every callback run in the
-gevent hub, as a real client library's do. A client that breaks the protocol (an unknown
-delivery tag, such as a second answer) has its channel closed, as RabbitMQ does, and is
-recorded in `protocol_errors`.
+Owns the vhost's entities and the rules of declaring them (the default exchange and the
+`amq.*` ones, declarations that must match what exists (406), passive checks (404)), taking a
+published message to its queues (routing.py) with what comes back to a publisher (how many
+queues took it, whether one refused it), the records a test reads (`settled`, `unroutable`,
+`dropped`, `dead_lettered`, `protocol_errors`, `ready` and `unacked` per queue), and what a
+test does to it: stop it, refuse connections, cancel consumers, delete queues, block, nack or
+never confirm publishes. All time is the broker's clock (`REAL`, or a ManualClock a test moves).
+Deliveries and every client callback run in the gevent hub, as a real client library's do;
+`pending_callbacks` counts those not yet run.
 
-Not modelled (yet): message and queue TTL, `x-death`, max-length, quorum delivery limits,
-exclusive ownership, auto-delete, flow control (blocking only sends connection.blocked).
-Knows nothing of pools, consumers' classes or policies.
+What happens inside a queue (TTL, length limits, quorum delivery limits, requeue order) is
+queue.py's, dead-lettering and x-death deadletter.py's. Modelled on RabbitMQ 3.10 and checked
+against it (tests/integration/test_memory_fidelity.py). Not modelled: exclusive ownership and
+auto-delete (both accepted and ignored), a queue's `x-expires`, policies and operator policies,
+exchange-to-exchange bindings, CC/BCC, message and consumer priorities, lazy queues, streams (a
+stream queue behaves as a classic one), single active consumer, quorum at-least-once
+dead-lettering, flow control (blocking only sends connection.blocked), message size limits,
+and vhosts (every refusal names vhost '/'). Knows nothing of pools, consumers' classes or
+policies.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from ..clock import REAL, Clock
 from ..errors import AccessRefused, BrokerUnreachable, ConnectionLost, DeclarationRefused
 from ..message import Undecodable
 from ..spec import Binding, Exchange, Queue
+from .encoding import carried, expiration_ms
+from .queue import Consumer, MemoryQueue
+from .records import DeadLettered, Dropped, Settled, Stored, copy_message, copy_properties
+from .routing import targets, topic_matches
 
 if TYPE_CHECKING:
-    from .channel import MemoryChannel, MemoryConnection
+    from .channel import MemoryConnection
 
 _PREDECLARED = {"": "direct", "amq.direct": "direct", "amq.fanout": "fanout", "amq.topic": "topic"}
 _PREDECLARED |= {"amq.headers": "headers", "amq.match": "headers"}
 
 
-@dataclass(slots=True)
-class Stored:
-    """A message as a queue holds it."""
-
-    body: bytes
-    properties: dict[str, Any]
-    exchange: str
-    routing_key: str
-    redelivered: bool = False
-    # Set for a message whose headers a real transport could not have decoded (a test's doing).
-    undecodable: Undecodable | None = None
-
-
 @dataclass(frozen=True, slots=True)
-class Settled:
-    """One answer a client gave: the message, how, whether requeued, and from which queue."""
+class Routed:
+    """What a publish came to: how many queues took the message, how many refused it."""
 
-    message: Stored
-    how: str
-    requeue: bool
-    queue: str
-
-
-@dataclass(slots=True, eq=False)
-class Consumer:
-    tag: str
-    channel: MemoryChannel
-    deliver: Any  # the channel's hand-over of one stored message
-
-
-@dataclass(slots=True, eq=False)
-class MemoryQueue:
-    spec: Queue
-    ready: deque[Stored] = field(default_factory=deque)
-    consumers: list[Consumer] = field(default_factory=list)
-    bindings: list[tuple[str, Binding]] = field(default_factory=list)  # (exchange, binding)
+    accepted: int
+    refused: int
 
     @property
-    def name(self) -> str:
-        return self.spec.name
+    def is_unroutable(self) -> bool:
+        return not self.accepted and not self.refused
 
 
 class MemoryBroker:
     """One vhost in memory. Tests inspect it and break it; the runtime reaches it through
     `MemoryTransport`, exactly as it reaches RabbitMQ through pika."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = REAL) -> None:
+        self.clock = clock
         self.exchanges: dict[str, Exchange] = {name: _exchange(name, kind) for name, kind in _PREDECLARED.items()}
         self.queues: dict[str, MemoryQueue] = {}
         self.connections: list[MemoryConnection] = []
@@ -90,12 +71,19 @@ class MemoryBroker:
         self.silent = False  # no publisher confirm arrives at all
         self.unroutable: list[Stored] = []  # what no queue received
         self.settled: list[Settled] = []  # every ack, nack and reject, in order
+        self.dropped: list[Dropped] = []  # what left unacknowledged and reached no queue, and why
+        self.dead_lettered: list[DeadLettered] = []  # every dead-lettering, in order
         self.protocol_errors: list[str] = []  # what clients did that RabbitMQ closes a channel for
-        self._dispatching = False
+        self.pending_callbacks = 0  # client callbacks (deliveries, closes...) scheduled, not yet run
+        self._waking = False
 
     def __repr__(self) -> str:
         ready = sum(len(queue.ready) for queue in self.queues.values())
-        return f"<MemoryBroker {len(self.queues)} queues, {ready} ready, {len(self.connections)} connections>"
+        unacked = sum(len(channel.unacked) for connection in self.connections for channel in connection.channels)
+        return (
+            f"<MemoryBroker {len(self.queues)} queues, {ready} ready, {unacked} unacked, "
+            f"{len(self.dropped)} dropped, {len(self.connections)} connections>"
+        )
 
     # What a test does: put messages in, look, and break things.
 
@@ -108,16 +96,32 @@ class MemoryBroker:
         *,
         undecodable: Undecodable | None = None,
     ) -> int:
-        """Publish as another application would; returns how many queues received the message.
+        """Publish as another application would (no confirms); how many queues received the message.
 
         `undecodable` makes it a message whose headers the transport cannot decode, as pika
-        salvages it: the consumer gets the body and the reason, never the headers."""
-        message = Stored(body, dict(properties or {}), exchange, routing_key, undecodable=undecodable)
-        return self.route(exchange, routing_key, message)
+        salvages it: the consumer gets the body and the reason, never the headers. An unknown
+        exchange (404) or an invalid expiration (406) raises DeclarationRefused, where RabbitMQ
+        closes the publisher's channel."""
+        if exchange not in self.exchanges:
+            raise refused(404, f"NOT_FOUND - no exchange '{exchange}' in vhost '/'")
+        kept = carried(properties or {})
+        expiration_ms(kept)
+        message = Stored(bytes(body), kept, exchange, routing_key, undecodable=undecodable)
+        return self.route(exchange, routing_key, message).accepted
 
     def ready(self, queue: str) -> list[Stored]:
         """The messages waiting in a queue, head first."""
         return list(self.queues[queue].ready)
+
+    def unacked(self, queue: str) -> list[Stored]:
+        """The messages delivered from a queue and not yet answered: channel by channel, each in delivery order."""
+        return [
+            message
+            for connection in self.connections
+            for channel in connection.channels
+            for source, message in channel.unacked.values()
+            if source.name == queue
+        ]
 
     def stop(self, code: int = 320, text: str = "CONNECTION_FORCED - broker forced connection closure") -> None:
         """Close every connection from the broker's side and refuse new ones until `start`."""
@@ -137,8 +141,9 @@ class MemoryBroker:
             consumer.channel.cancelled_by_broker(consumer.tag)
 
     def delete_queue(self, name: str) -> None:
+        """Delete a queue: its consumers are cancelled, what it holds is dropped (reason "deleted")."""
         self.cancel_consumers(name)
-        del self.queues[name]
+        self.queues.pop(name).delete()
 
     def block(self, blocked: bool = True) -> None:
         """connection.blocked (or unblocked) to every connection, as on a memory alarm."""
@@ -171,7 +176,7 @@ class MemoryBroker:
             if _queue_settings(existing.spec) != _queue_settings(queue):
                 raise refused(406, f"PRECONDITION_FAILED - inequivalent arg for queue '{queue.name}'")
             return
-        self.queues[queue.name] = MemoryQueue(queue)
+        self.queues[queue.name] = MemoryQueue(queue, self)
 
     def bind(self, queue: str, binding: Binding) -> None:
         if binding.exchange not in self.exchanges:
@@ -186,87 +191,46 @@ class MemoryBroker:
             raise refused(404, f"NOT_FOUND - no queue '{name}' in vhost '/'")
         return found
 
-    def route(self, exchange: str, routing_key: str, message: Stored) -> int:
-        """Put a copy of the message in every queue the exchange routes it to; how many."""
-        targets = self._targets(exchange, routing_key, message.properties.get("headers") or {})
-        alternate = self.exchanges[exchange].arguments.get("alternate-exchange") if exchange else None
-        if not targets and isinstance(alternate, str) and alternate in self.exchanges and alternate != exchange:
-            return self.route(alternate, routing_key, message)
-        for queue in targets:
-            queue.ready.append(_copy(message))
-        if not targets:
+    def route(self, exchange: str, routing_key: str, message: Stored, *, mandatory: bool = False) -> Routed:
+        """Put a copy of the message in every queue the exchange routes it to (alternate exchanges
+        included); a message no queue receives is recorded, as returned if `mandatory`."""
+        found = self.targets(exchange, routing_key, message.headers)
+        accepted = sum(queue.enqueue(copy_message(message)) for queue in found)
+        if not found:
             self.unroutable.append(message)
-        self.wake()
-        return len(targets)
+            if mandatory:
+                self.drop(message, None, "returned", "no queue is bound for it: returned to the mandatory publisher")
+            else:
+                self.drop(message, None, "unroutable", f"exchange {exchange!r} routed it to no queue")
+        return Routed(accepted, len(found) - accepted)
 
-    def dead_letter(self, queue: MemoryQueue, message: Stored) -> None:
-        """A message rejected or nacked without requeue: to the queue's dead-letter exchange, if any."""
-        arguments = queue.spec.arguments
-        exchange = arguments.get("x-dead-letter-exchange")
-        if isinstance(exchange, str) and exchange in self.exchanges:
-            key = arguments.get("x-dead-letter-routing-key", message.routing_key)
-            self.route(exchange, str(key), Stored(message.body, message.properties, exchange, str(key)))
+    def targets(self, exchange: str, routing_key: str, headers: Mapping[str, Any]) -> list[MemoryQueue]:
+        return targets(self.exchanges, self.queues, exchange, routing_key, headers)
+
+    def drop(self, message: Stored, queue: str | None, reason: str, detail: str) -> None:
+        self.dropped.append(Dropped(message, queue, reason, detail))
+
+    def wake(self) -> None:
+        """Give every consumer what it has room for, on the hub's next turn: after an answer, a
+        qos or a new consumer, once whatever the client sent with it (a cancel) has arrived."""
+        if not self._waking:
+            self._waking = True
+            self.later(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._waking = False
+        for queue in list(self.queues.values()):
+            queue.run()
 
     def later(self, callback: Callable[..., None], *arguments: Any) -> None:
         """Run a client's callback in the hub, on its next turn, as a client library does."""
-        gevent.get_hub().loop.run_callback(callback, *arguments)
+        self.pending_callbacks += 1
 
-    def wake(self) -> None:
-        """Deliver what can be delivered, on the hub's next turn (as a client library's callbacks run)."""
-        if not self._dispatching:
-            self._dispatching = True
-            gevent.get_hub().loop.run_callback(self._dispatch)
+        def run() -> None:
+            self.pending_callbacks -= 1
+            callback(*arguments)
 
-    def _dispatch(self) -> None:
-        self._dispatching = False
-        for queue in list(self.queues.values()):
-            while queue.ready and self._deliver_one(queue):
-                pass
-
-    def _deliver_one(self, queue: MemoryQueue) -> bool:
-        for _ in range(len(queue.consumers)):
-            consumer = queue.consumers.pop(0)
-            queue.consumers.append(consumer)  # round robin
-            if consumer.channel.has_room():
-                consumer.deliver(consumer, queue, queue.ready.popleft())
-                return True
-        return False
-
-    def _targets(self, exchange: str, routing_key: str, headers: Mapping[str, Any]) -> list[MemoryQueue]:
-        if exchange == "":
-            found = self.queues.get(routing_key)
-            return [found] if found is not None else []
-        kind = self.exchanges[exchange].type
-        return [
-            queue
-            for queue in self.queues.values()
-            if any(
-                source == exchange and _matches(kind, binding, routing_key, headers)
-                for source, binding in queue.bindings
-            )
-        ]
-
-
-def _matches(kind: str, binding: Binding, routing_key: str, headers: Mapping[str, Any]) -> bool:
-    if kind == "fanout":
-        return True
-    if kind == "topic":
-        return topic_matches(binding.routing_key.split("."), routing_key.split("."))
-    if kind == "headers":
-        wanted = {key: value for key, value in binding.arguments.items() if not key.startswith("x-")}
-        hits = [key in headers and headers[key] == value for key, value in wanted.items()]
-        return any(hits) if binding.arguments.get("x-match") == "any" else all(hits)
-    return binding.routing_key == routing_key
-
-
-def topic_matches(pattern: list[str], words: list[str]) -> bool:
-    """A topic binding key against a routing key, word by word: `*` is one word, `#` zero or more."""
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(topic_matches(rest, words[skip:]) for skip in range(len(words) + 1))
-    return bool(words) and head in ("*", words[0]) and topic_matches(rest, words[1:])
+        gevent.get_hub().loop.run_callback(run)
 
 
 def refused(code: int, text: str) -> DeclarationRefused:
@@ -277,24 +241,6 @@ def _exchange(name: str, kind: str) -> Exchange:
     return Exchange(name=name, type=kind, durable=True, auto_delete=False, internal=False, passive=False, arguments={})
 
 
-def _copy(message: Stored) -> Stored:
-    return Stored(
-        message.body,
-        copy_properties(message.properties),
-        message.exchange,
-        message.routing_key,
-        undecodable=message.undecodable,
-    )
-
-
-def copy_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy that shares no mutable headers with the original: each queue holds its own."""
-    copy = dict(properties)
-    if isinstance(copy.get("headers"), dict):
-        copy["headers"] = dict(copy["headers"])
-    return copy
-
-
 def _exchange_settings(exchange: Exchange) -> tuple[object, ...]:
     """What a redeclaration must repeat exactly."""
     return exchange.type, exchange.durable, exchange.auto_delete, exchange.internal, dict(exchange.arguments)
@@ -302,3 +248,18 @@ def _exchange_settings(exchange: Exchange) -> tuple[object, ...]:
 
 def _queue_settings(queue: Queue) -> tuple[object, ...]:
     return queue.durable, queue.exclusive, queue.auto_delete, dict(queue.arguments)
+
+
+__all__ = [
+    "Consumer",
+    "DeadLettered",
+    "Dropped",
+    "MemoryBroker",
+    "MemoryQueue",
+    "Routed",
+    "Settled",
+    "Stored",
+    "copy_properties",
+    "refused",
+    "topic_matches",
+]

@@ -2,16 +2,20 @@
 
 Owns what one client sees: a connection's channels, a channel's delivery tags (counted from 1
 on each channel, as in AMQP), prefetch window, consumers, unacknowledged deliveries and
-publisher confirms; what closing returns to the queues; and the close, cancel and blocked
-callbacks, run in the hub, with the exceptions and wording of the pika transport. A closing
-connection is no longer open when its channels' callbacks run, as with pika. Knows nothing of
-pools or policies.
+publisher confirms (a nack when a full queue refuses the message, a return for a mandatory
+one no queue receives); what closing returns to the queues (in delivery order); and the
+delivery, close, cancel and blocked callbacks, run in the hub, with the exceptions and
+wording of the pika transport. A delivery already on its way to a consumer this client
+cancelled is rejected back to its queue, as pika does. A publish that no confirm answers
+waits its timeout on the broker's clock. A closing connection is no longer open when its
+channels' callbacks run, as with pika. Knows nothing of pools or policies.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -28,8 +32,10 @@ from ..errors import (
 from ..message import Message
 from ..spec import Binding, Exchange, Queue
 from ..transport import BlockedCallback, CloseCallback, Delivery, DeliveryCallback, Settlement, report_blocked
-from .broker import Consumer, MemoryBroker, MemoryQueue, Settled, Stored, copy_properties, refused
-from .encoding import check_encodable
+from .broker import MemoryBroker, refused
+from .encoding import carried, check_encodable, expiration_ms
+from .queue import Consumer, MemoryQueue
+from .records import Settled, Stored, copy_properties
 
 
 class MemoryConnection:
@@ -68,10 +74,17 @@ class MemoryConnection:
         return channel
 
     def wait_closed(self, timeout: float | None = None) -> BrokerError | None:
-        try:
-            reason: BrokerError | None = self._closed.get(timeout=timeout)
-        except gevent.Timeout:
-            return None
+        """Block until closed (`timeout` is on the broker's clock); why, or None on timeout or our close."""
+        if timeout is not None and not self._closed.ready():
+            expired = gevent.event.Event()
+            timer = self.broker.clock.call_later(timeout, expired.set)
+            try:
+                gevent.wait([self._closed, expired], count=1)
+            finally:
+                timer.cancel()
+            if not self._closed.ready():
+                return None
+        reason: BrokerError | None = self._closed.get()
         return reason
 
     def close(self, timeout: float = 10.0) -> None:
@@ -100,6 +113,13 @@ class MemoryConnection:
             self.broker.later(callback, reason or ConnectionLost("closed by this service"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    queue: MemoryQueue
+    on_delivery: DeliveryCallback
+    on_cancel: Callable[[], None]
+
+
 class MemoryChannel:
     """A channel of a MemoryConnection."""
 
@@ -109,7 +129,8 @@ class MemoryChannel:
         self._number = number
         self.prefetch = 0  # 0: no limit, as in AMQP
         self.unacked: dict[int, tuple[MemoryQueue, Stored]] = {}
-        self.consumers: dict[str, tuple[MemoryQueue, Callable[[], None]]] = {}
+        self.consumers: dict[str, _Subscription] = {}
+        self._cancelled: set[str] = set()  # consumers this client cancelled
         self._tags = itertools.count(1)
         self._consumer_tags = itertools.count(1)
         self._open = True
@@ -141,26 +162,27 @@ class MemoryChannel:
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
         target: MemoryQueue = self._refusable(lambda: self.broker.queue(queue), f"consuming from {queue!r}")
         tag = f"ctag{self._number}.{next(self._consumer_tags)}"
-
-        def deliver(_consumer: Consumer, source: MemoryQueue, message: Stored) -> None:
-            on_delivery(self._delivered(source, message, tag))
-
-        target.consumers.append(Consumer(tag, self, deliver))
-        self.consumers[tag] = (target, on_cancel)
+        self.consumers[tag] = _Subscription(target, on_delivery, on_cancel)
+        target.consumers.append(Consumer(tag, self))
         self.broker.wake()
         return tag
 
     def cancel(self, consumer_tag: str, timeout: float = 5.0) -> None:
-        queue, _ = self.consumers.pop(consumer_tag, (None, None))
-        if queue is not None:
-            queue.consumers[:] = [c for c in queue.consumers if c.tag != consumer_tag]
+        subscription = self.consumers.pop(consumer_tag, None)
+        if subscription is not None:
+            self._cancelled.add(consumer_tag)
+            subscription.queue.consumers[:] = [c for c in subscription.queue.consumers if c.tag != consumer_tag]
 
     def cancelled_by_broker(self, consumer_tag: str) -> None:
         """basic.cancel from the broker (the queue was deleted, or a node went away)."""
-        _, on_cancel = self.consumers.get(consumer_tag, (None, None))
-        self.cancel(consumer_tag)
-        if on_cancel is not None:
-            self.broker.later(on_cancel)
+        subscription = self.consumers.pop(consumer_tag, None)
+        if subscription is not None:
+            subscription.queue.consumers[:] = [c for c in subscription.queue.consumers if c.tag != consumer_tag]
+            self.broker.later(subscription.on_cancel)
+
+    def deliver(self, consumer: Consumer, queue: MemoryQueue, message: Stored) -> None:
+        """The queue gives a consumer of this channel a message: unacknowledged now, handed over in the hub."""
+        self.broker.later(self._hand_over, consumer.tag, self._delivered(queue, message, consumer.tag))
 
     def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
         if not self._open:
@@ -173,8 +195,10 @@ class MemoryChannel:
             return True  # it was sent; the broker's answer is the channel's close
         queue, message = held
         self.broker.settled.append(Settled(message, how, requeue, queue.name))
-        if how != "ack":
-            self._return(queue, message, requeue=requeue)
+        if how != "ack" and requeue:
+            queue.give_back(message)
+        elif how != "ack":
+            queue.reject(message)
         self.broker.wake()
         return True
 
@@ -194,9 +218,8 @@ class MemoryChannel:
 
     def get(self, queue: str) -> Delivery | None:
         source: MemoryQueue = self._refusable(lambda: self.broker.queue(queue), f"reading from {queue!r}")
-        if not source.ready:
-            return None
-        return self._delivered(source, source.ready.popleft(), None)
+        message = source.take()
+        return None if message is None else self._delivered(source, message, None)
 
     def enable_confirms(self) -> None:
         self._check_open("turning on publisher confirms")
@@ -212,39 +235,62 @@ class MemoryChannel:
         mandatory: bool,
         timeout: float,
     ) -> None:
-        self._check_open(f"publishing to {exchange!r}")
+        what = f"publishing to {exchange!r}"
+        self._check_open(what)
         check_encodable(exchange, routing_key, properties)
-        if exchange not in self.broker.exchanges:
-            text = f"NOT_FOUND - no exchange '{exchange}' in vhost '/'"
-            self.end(refused(404, text))
-            raise DeclarationRefused(f"publishing to {exchange!r}: 404 {text}", reply_code=404, reply_text=text)
-        if self.broker.silent or not self._confirming:  # no confirm will come
-            gevent.sleep(timeout)
+        kept = carried(properties)
+        self._refusable(lambda: self._check_publishable(exchange, kept), what)
+        if self.broker.silent:  # the broker never answers: nothing is routed, no confirm comes
+            self.broker.clock.sleep(timeout)
             raise PublishTimeout.of(exchange, timeout)
         if self.broker.nacking:
             raise PublishRefused.of(exchange, routing_key)
-        stored = Stored(bytes(body), {k: v for k, v in properties.items() if v is not None}, exchange, routing_key)
-        if self.broker.route(exchange, routing_key, stored) == 0 and mandatory:
+        stored = Stored(bytes(body), kept, exchange, routing_key)
+        routed = self.broker.route(exchange, routing_key, stored, mandatory=mandatory)
+        if not self._confirming:  # sent, but no confirm will come
+            self.broker.clock.sleep(timeout)
+            raise PublishTimeout.of(exchange, timeout)
+        if routed.refused:
+            raise PublishRefused.of(exchange, routing_key)
+        if routed.is_unroutable and mandatory:
             raise PublishReturned.of(exchange, routing_key, 312, "NO_ROUTE")
 
     def close(self) -> None:
         self.end(ConnectionLost("the channel was closed by this service"))
 
     def end(self, reason: BrokerError) -> None:
-        """Close: consumers go, unacknowledged messages return to their queues, redelivered."""
+        """Close: consumers go, unacknowledged messages return to their queues in delivery order."""
         if not self._open:
             return
         self._open = False
         for tag in list(self.consumers):
             self.cancel(tag)
-        for queue, message in reversed(list(self.unacked.values())):
-            self._return(queue, message, requeue=True)
-        self.unacked.clear()
+        held, self.unacked = list(self.unacked.values()), {}
+        for queue, message in held:
+            queue.give_back(message)
         if self in self.connection.channels:
             self.connection.channels.remove(self)
         self.broker.wake()
         for callback in self._on_close:
             self.broker.later(callback, reason)
+
+    def _check_publishable(self, exchange: str, properties: Mapping[str, Any]) -> None:
+        """What RabbitMQ closes a publisher's channel for, in its order: the exchange, then the expiration."""
+        found = self.broker.exchanges.get(exchange)
+        if found is None:
+            raise refused(404, f"NOT_FOUND - no exchange '{exchange}' in vhost '/'")
+        if found.internal:
+            raise refused(403, f"ACCESS_REFUSED - cannot publish to internal exchange '{exchange}' in vhost '/'")
+        expiration_ms(properties)
+
+    def _hand_over(self, consumer_tag: str, delivery: Delivery) -> None:
+        if not self._open:
+            return  # closing returned it to its queue
+        subscription = self.consumers.get(consumer_tag)
+        if subscription is not None:
+            subscription.on_delivery(delivery)
+        elif consumer_tag in self._cancelled and delivery.tag in self.unacked:
+            self.settle(delivery.tag, "reject", requeue=True)  # pika's answer to a cancelled consumer's delivery
 
     def _delivered(self, queue: MemoryQueue, message: Stored, consumer_tag: str | None) -> Delivery:
         tag = next(self._tags)
@@ -257,16 +303,12 @@ class MemoryChannel:
             "consumer_tag": consumer_tag,
         }
         properties = copy_properties(message.properties)
+        headers = queue.headers_for(message, got=consumer_tag is None)
+        if headers is not None:
+            properties["headers"] = headers
         if message.undecodable is not None:
             properties.pop("headers", None)
         return Delivery(self, Message(message.body, properties, info), message.undecodable)
-
-    def _return(self, queue: MemoryQueue, message: Stored, *, requeue: bool) -> None:
-        if requeue:
-            message.redelivered = True
-            queue.ready.appendleft(message)
-        else:
-            self.broker.dead_letter(queue, message)
 
     def _check_open(self, what: str) -> None:
         if not self._open:

@@ -1,19 +1,26 @@
-"""What AMQP 0-9-1 can carry in a published message, checked as pika's encoder would refuse it.
+"""What AMQP 0-9-1 carries in a published message: what pika refuses to encode, what RabbitMQ
+refuses to accept, and what a consumer gets back.
 
 Owns the in-memory broker's refusal of a publish that a real client could not encode: names and
 short-string properties over 255 bytes, properties of the wrong type, and header tables with
 values AMQP tables cannot hold (floats, integers beyond 64 bits, decimals beyond 32 bits,
-non-text keys). Nothing is sent then (PublishUnencodable). Knows nothing of channels.
+non-text keys). Nothing is sent then (PublishUnencodable). Then RabbitMQ's reading of the
+expiration property (milliseconds as text; anything else closes the channel with 406, in
+3.10's words), and header values as they come back through pika: a datetime as an aware UTC
+datetime in whole seconds, a decimal normalised. Integers come back as int (pika hands those
+it read as 64-bit over as pika.compat.long, an int subclass). Knows nothing of channels.
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..errors import PublishUnencodable
+from ..errors import DeclarationRefused, PublishUnencodable
 
 _SHORT_TEXT = frozenset(
     {
@@ -32,6 +39,7 @@ _SHORT_TEXT = frozenset(
 _OCTETS = frozenset({"delivery_mode", "priority"})
 _LONG = 2**63
 _INT32 = 2**31
+_LEADING_INTEGER = re.compile(r"[+-]?[0-9]+")  # Erlang's string:to_integer, as 3.10 reads it
 
 
 def check_encodable(exchange: str, routing_key: str, properties: Mapping[str, Any]) -> None:
@@ -98,3 +106,50 @@ def _too_long(text: str) -> bool:
 
 def _unencodable(reason: str) -> PublishUnencodable:
     return PublishUnencodable(f"cannot encode the message's properties: {reason}")
+
+
+def expiration_ms(properties: Mapping[str, Any]) -> int | None:
+    """The expiration property in milliseconds, None if unset; raises DeclarationRefused (406,
+    in RabbitMQ 3.10's words) for text that is not a whole number of milliseconds."""
+    value = properties.get("expiration")
+    if value is None:
+        return None
+    text = str(value)
+    match = _LEADING_INTEGER.match(text)
+    if match is None:
+        raise _invalid_expiration(text, "no_integer")
+    number, rest = int(match.group()), text[match.end() :]
+    if rest:
+        raise _invalid_expiration(text, f'{{leftover_string,"{rest}"}}')
+    if number < 0:
+        raise _invalid_expiration(text, f"{{value_negative,{number}}}")
+    return number
+
+
+def carried(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties that are set, with header values as a consumer gets them back through pika."""
+    kept = {name: value for name, value in properties.items() if value is not None}
+    if isinstance(kept.get("headers"), Mapping):
+        kept["headers"] = {key: _carried(value) for key, value in kept["headers"].items()}
+    return kept
+
+
+def _carried(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _carried(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_carried(item) for item in value]
+    if isinstance(value, datetime):  # pika writes whole seconds of utctimetuple(): naive is UTC
+        return datetime.fromtimestamp(calendar.timegm(value.utctimetuple()), timezone.utc)
+    if isinstance(value, Decimal) and value.is_finite():
+        normal = value.normalize()
+        exponent = normal.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= 0:
+            return Decimal(int(normal))
+        return normal
+    return value
+
+
+def _invalid_expiration(text: str, why: str) -> DeclarationRefused:
+    reply = f"PRECONDITION_FAILED - invalid expiration '{text}': {why}"
+    return DeclarationRefused(f"406 {reply}", reply_code=406, reply_text=reply)
