@@ -61,11 +61,23 @@ def test_the_runtime_never_imports_the_build_side(path: Path) -> None:
         assert not name.startswith("amqp_dispatcher.schema"), f"{path.name} imports the schema package"
 
 
+@pytest.mark.parametrize("path", sources("testing"), ids=lambda p: p.name)
+def test_the_test_kit_needs_only_the_runtime(path: Path) -> None:
+    """It is installed with the runtime, with no extra dependency (pytest only when pytest loads it)."""
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert top not in BUILD_ONLY, f"{path.name} imports {name}"
+        assert not name.startswith(("amqp_dispatcher.compiler", "amqp_dispatcher.schema")), (
+            f"{path.name} imports {name}"
+        )
+        assert top != "pytest" or path.name == "plugin.py", f"{path.name} imports pytest"
+
+
 @pytest.mark.parametrize("library,owners", sorted(OWNERS.items()))
 def test_each_foreign_library_has_one_importer(library: str, owners: set[str]) -> None:
     importers = {
         str(path.relative_to(PACKAGE))
-        for folder in ("compiler", "runtime", "schema", "templates")
+        for folder in ("compiler", "runtime", "schema", "templates", "testing")
         for path in sources(folder)
         if any(name.split(".")[0] == library for name in imports_of(path))
     }
