@@ -44,6 +44,10 @@ def test_help_names_every_option() -> None:
         "--import-timeout",
         "--print-schema",
         "--version",
+        "--deploy",
+        "--asyncapi",
+        "--graph",
+        "--import-memory",
     ):
         assert option in result.stdout
 

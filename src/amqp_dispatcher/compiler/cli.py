@@ -18,7 +18,7 @@ from typing import NoReturn, TextIO
 from amqp_dispatcher.runtime.version import VERSION
 from amqp_dispatcher.schema import schema_text
 
-from . import deploy, output, report
+from . import deploy, documents, output, report
 from .imports import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from .pipeline import BuildOptions, BuildResult, build
 
@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a Dockerfile, a systemd unit and Kubernetes manifests into DIR (checked too with --check)",
     )
     parser.add_argument(
+        "--asyncapi",
+        metavar="FILE",
+        help="also write an AsyncAPI 3.0 document of the service to FILE, e.g. asyncapi.yaml (checked with --check)",
+    )
+    parser.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="also write a Mermaid flowchart of the topology to FILE, e.g. topology.mmd (checked with --check)",
+    )
+    parser.add_argument(
         "--format", choices=report.FORMATS, default="text", help="how to print problems (default: text)"
     )
     parser.add_argument(
@@ -125,6 +135,7 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     deploy_target = Path(arguments.deploy) if arguments.deploy else None
     if deploy_target is not None and deploy.overlaps(deploy_target, target):
         raise UsageError(f"--deploy {deploy_target}: choose a folder apart from the package folder -o {target}")
+    wanted = _documents(arguments, target, deploy_target)
     result = compile_file(
         arguments.config,
         arguments.path,
@@ -138,25 +149,66 @@ def _dispatch(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if arguments.format == "text":
             err.write(f"{report.summary(result.diagnostics, result.config_name)}; nothing written\n")
         return BuildStatus.INVALID
-    assert result.files is not None
+    assert result.files is not None and result.service is not None
     outputs = [(result.files, target, False)]
     if deploy_target is not None:
         outputs.append((_deploy_files(arguments, result, deploy_target), deploy_target, True))
+    texts = [(kind, path, documents.render(kind, result.service, arguments.config)) for kind, path in wanted]
     if arguments.check:
-        rebuild = f"dispatcher-build <config> -o {target}" + (f" --deploy {deploy_target}" if deploy_target else "")
+        rebuild = " ".join(
+            [f"dispatcher-build <config> -o {target}"]
+            + ([f"--deploy {deploy_target}"] if deploy_target else [])
+            + [f"{kind.option} {path}" for kind, path in wanted]
+        )
         statuses = [
             _check(files, path, out, err, deploy=is_deploy, rebuild=rebuild) for files, path, is_deploy in outputs
         ]
+        statuses += [_check_document(text, path, out, err, rebuild=rebuild) for _, path, text in texts]
         return max(statuses)
-    for _, path, is_deploy in outputs:  # before writing either: both are written, or neither
+    for _, path, is_deploy in outputs:  # before writing any: all are written, or none
         output.check_replaceable(path.absolute(), deploy=is_deploy)
+    for kind, path, _ in texts:
+        output.check_file_replaceable(path, kind)
     for files, path, is_deploy in outputs:
         output.write(files, path, deploy=is_deploy)
+    for kind, path, text in texts:
+        output.write_file(text, path, kind)
     if arguments.format == "text":
         out.write(f"built {arguments.output} from {result.config_name}{_counts(result)}\n")
         if deploy_target is not None:
             out.write(f"wrote {arguments.deploy}: {', '.join(sorted(outputs[1][0]))}\n")
+        for _, path, _ in texts:
+            out.write(f"wrote {path}\n")
     return BuildStatus.OK
+
+
+def _documents(
+    arguments: argparse.Namespace, target: Path, deploy_target: Path | None
+) -> list[tuple[documents.Kind, Path]]:
+    """The documents asked for, each with its file; raises UsageError for a file inside a folder
+    that the build replaces whole, the config itself, or one file asked for twice."""
+    asked = [(documents.ASYNCAPI, arguments.asyncapi), (documents.GRAPH, arguments.graph)]
+    wanted = [(kind, Path(value)) for kind, value in asked if value]
+    folders = [("the package folder -o", target)]
+    if deploy_target is not None:
+        folders.append(("the deploy folder --deploy", deploy_target))
+    for kind, path in wanted:
+        where = _real(path)
+        for name, folder in folders:
+            if where.is_relative_to(_real(folder)):
+                raise UsageError(
+                    f"{kind.option} {path}: choose a file outside {name} {folder}, which is replaced whole"
+                )
+        if where == _real(Path(arguments.config)):
+            raise UsageError(f"{kind.option} {path}: that is the config; choose another file, e.g. {kind.example}")
+    if len(wanted) == 2 and _real(wanted[0][1]) == _real(wanted[1][1]):
+        raise UsageError(f"--asyncapi and --graph name the same file {wanted[0][1]}; give each its own")
+    return wanted
+
+
+def _real(path: Path) -> Path:
+    """The path with `..` and symbolic links resolved, so that no spelling hides where it leads."""
+    return Path(os.path.realpath(path))
 
 
 def _deploy_files(arguments: argparse.Namespace, result: BuildResult, target: Path) -> dict[str, str]:
@@ -242,6 +294,15 @@ def _check(files: dict[str, str], target: Path, out: TextIO, err: TextIO, *, dep
     if comparison.diff:
         err.write(comparison.diff)
     err.write(f"rebuild it: {rebuild}\n")
+    return BuildStatus.INVALID
+
+
+def _check_document(text: str, path: Path, out: TextIO, err: TextIO, *, rebuild: str) -> int:
+    comparison = output.compare_file(text, path)
+    if comparison.is_current:
+        out.write(f"{path} is up to date\n")
+        return BuildStatus.OK
+    err.write(f"{path} is stale: {'; '.join(comparison.reasons)}\n{comparison.diff}rebuild it: {rebuild}\n")
     return BuildStatus.INVALID
 
 

@@ -1,11 +1,13 @@
-"""The output directories: replacing them atomically, and telling whether they are current.
+"""The outputs: replacing them atomically, and telling whether they are current.
 
-Owns every write of the build: the package, and with --deploy the deployment files' folder. A
-build writes a complete new folder into a temporary directory beside the target, then swaps
-it in with one rename, so the target is always either the old folder or the new one. It
-refuses to replace a directory it did not generate: a package is one with a manifest.json
-listing its files, a deploy folder one whose every file starts with the generated header.
-Knows nothing of what the files contain beyond manifest.json and that header.
+Owns every write of the build: the package, with --deploy the deployment files' folder, and
+with --asyncapi and --graph one file each. A build writes a complete new folder into a
+temporary directory beside the target, then swaps it in with one rename, so the target is
+always either the old folder or the new one; a document is written beside its file and renamed
+over it. It refuses to replace what it did not generate: a package is one with a manifest.json
+listing its files, a deploy folder one whose every file starts with the generated header, a
+document a file that starts with its own. Knows nothing of what the files contain beyond
+manifest.json and those headers.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import documents
 from .deploy import MARK
 from .render import MANIFEST
 
 _IGNORED = {"__pycache__"}
+_HEAD = 4096  # bytes read of a document to tell whether it was generated: its first two lines
 
 
 class OutputError(Exception):
@@ -99,6 +103,53 @@ def check_replaceable(target: Path, *, deploy: bool = False) -> None:
         raise OutputError(
             f"{target} holds files dispatcher-build did not write ({', '.join(extra)}); "
             "they would be lost, so nothing was written: move them out of the generated package"
+        )
+
+
+def write_file(text: str, target: Path, kind: documents.Kind) -> None:
+    """Replace the file `target` with the document `text`, in one rename: readers see the old
+    file or the new one."""
+    target = target.absolute()
+    check_file_replaceable(target, kind)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o666 & ~umask)
+        os.rename(staging, target)
+        _fsync_directory(target.parent)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+
+
+def compare_file(text: str, target: Path) -> Comparison:
+    """Compare a document on disk with a fresh one, without writing."""
+    if not target.is_file():
+        return Comparison(False, [f"{target} {'is not a file' if target.exists() else 'does not exist'}"])
+    old = target.read_text(encoding="utf-8", errors="replace")
+    if old == text:
+        return Comparison(True)
+    return Comparison(False, [f"{target.name} differs"], _unified(target.name, old, text))
+
+
+def check_file_replaceable(target: Path, kind: documents.Kind) -> None:
+    """Raise OutputError unless `target` is absent or a document of this kind that dispatcher-build wrote."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_file():
+        raise OutputError(f"{kind.option} {target}: it exists and is not a regular file; choose another path")
+    with open(target, "rb") as handle:
+        head = handle.read(_HEAD).decode("utf-8", errors="replace")
+    if not kind.is_generated(head):
+        raise OutputError(
+            f"{kind.option} {target}: the file exists and is not {kind.what} written by dispatcher-build (it does "
+            "not start with the generated header); it is left untouched: remove it, or choose another path"
         )
 
 

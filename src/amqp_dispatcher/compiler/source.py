@@ -788,9 +788,25 @@ def _describe_key(node: Node, value: Any) -> str:
     return "a mapping" if isinstance(node, MappingNode) else "a list"
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting also the strings that a YAML 1.2 reader (js-yaml, Go's
+    yaml.v3) takes for numbers and a YAML 1.1 writer leaves plain: 0800, 1e3, 0o17."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+)$"), list("-+0123456789"))
+_Dumper.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
 def dump(data: object) -> str:
-    """YAML text of plain data, for the deployment files (deploy/kubernetes.py): PyYAML's safe
-    dumper, block style, keys in the order given, anything but printable ASCII escaped, so
-    that every YAML reader (kubectl's among them) reads back the same data."""
-    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=False, width=4096)
+    """YAML text of plain data, for the generated documents (deploy/kubernetes.py, documents/):
+    the safe dumper, block style, keys in the order given, anything but printable ASCII escaped,
+    and every string a YAML 1.1 or 1.2 reader could take for another type quoted, so that every
+    YAML reader (kubectl's and the AsyncAPI parser's among them) reads back the same data."""
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False, width=4096
+    )
     return text
