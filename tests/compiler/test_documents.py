@@ -219,8 +219,9 @@ def test_the_examples_documents_are_current(monkeypatch: pytest.MonkeyPatch) -> 
     assert status == 0, f"{err}rebuild them: cd examples && dispatcher-build config.yml -o service {' '.join(FLAGS)}"
 
 
-def test_the_docs_show_the_examples_graph() -> None:
-    docs = (ROOT / "docs" / "documents.md").read_text()
+@pytest.mark.parametrize("page", ["docs/documents.md", "README.md"])
+def test_the_docs_show_the_examples_graph(page: str) -> None:
+    docs = (ROOT / page).read_text()
     block = docs.split("```mermaid\n", 1)[1].split("```\n", 1)[0]
     assert block == (EXAMPLE / "topology.mmd").read_text().split("\n", 1)[1]
 
