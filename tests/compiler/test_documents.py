@@ -504,7 +504,7 @@ def both(service: Service[ImportRef, ImportRef]) -> tuple[str, str]:
     return tuple(documents.render(kind, service, "config.yml") for kind in documents.KINDS)  # type: ignore[return-value]
 
 
-@settings(max_examples=75, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(service=services())
 def test_generated_topologies_give_the_same_documents_whatever_the_dict_order(service: Service[Any, Any]) -> None:
     first = both(service)
@@ -551,7 +551,7 @@ def test_generated_topologies_pass_asyncapis_parser_and_render_with_every_label_
     generated: dict[str, tuple[Service[Any, Any], str, str]] = {}
 
     @settings(
-        max_examples=int(os.environ.get("DOCUMENTS_EXAMPLES", "20")),
+        max_examples=int(os.environ.get("DOCUMENTS_EXAMPLES", "12")),
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
