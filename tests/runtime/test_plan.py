@@ -4,6 +4,7 @@ the AMQP checks, what the management API's answers become, and the text and JSON
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -604,7 +605,7 @@ def test_the_api_uses_the_urls_credentials_or_else_the_amqp_ones_and_never_shows
     assert own.describe() == "https://ops@rabbit.example:15671/mgmt"
     borrowed = Management.from_url("http://rabbit.example:15672", SETTINGS)
     assert borrowed.describe() == "http://guest@rabbit.example:15672"
-    for bad in ("rabbit:15672", "http://", "http://h:99999", "http://h/?x=1"):
+    for bad in ("rabbit:15672", "http://", "http://h:99999", "http://h/?x=1", "http://h:1/my prefix", "http://h/\x1b"):
         with pytest.raises(ConfigurationError) as refused:
             Management.from_url(bad, SETTINGS)
         assert "secret-pw" not in str(refused.value)
@@ -657,3 +658,25 @@ def test_the_api_answers_become_our_errors(http_api: str) -> None:
         Management.from_url("http://127.0.0.1:1", SETTINGS).check_access()
     with pytest.raises(HandshakeRefused, match="is it an https port"):
         Management.from_url(http_api.replace("http:", "https:"), SETTINGS).check_access()
+
+
+def test_a_port_that_answers_in_another_protocol_is_unreachable_not_a_traceback() -> None:
+    """The AMQP port given as the management URL: the broker answers with the AMQP header."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer_amqp() -> None:
+        connection, _ = listener.accept()
+        connection.recv(4096)
+        connection.sendall(b"AMQP\x00\x00\x09\x01")
+        connection.close()
+
+    thread = threading.Thread(target=answer_amqp, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(BrokerUnreachable, match=r"did not answer in HTTP .*15672"):
+            Management.from_url(f"http://127.0.0.1:{listener.getsockname()[1]}", SETTINGS).check_access()
+    finally:
+        thread.join(5)
+        listener.close()

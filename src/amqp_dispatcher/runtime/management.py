@@ -14,6 +14,7 @@ but an integer never equals a float), and which of a policy and an argument a qu
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import ssl
 import urllib.error
@@ -145,6 +146,8 @@ class Management:
             raise ConfigurationError(_URL_HINT.format(problem="must start with http:// or https:// and name a host"))
         if parts.query or parts.fragment:
             raise ConfigurationError(_URL_HINT.format(problem="takes no query (?) or fragment (#)"))
+        if any(char.isspace() or not char.isprintable() for char in url.strip()):
+            raise ConfigurationError(_URL_HINT.format(problem="holds a space or a control character"))
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         base = f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
         own = parts.username is not None
@@ -208,6 +211,11 @@ class Management:
             if error.code == 404 and missing_ok:
                 return None
             raise _http_error(error.code, where) from None
+        except http.client.HTTPException as error:  # something answered, not in HTTP (the AMQP port?)
+            raise BrokerUnreachable(
+                f"{where} did not answer in HTTP ({type(error).__name__}): is it the management plugin's port, "
+                "15672 (or 15671 with TLS)?"
+            ) from None
         except (urllib.error.URLError, OSError) as error:  # urllib wraps what the socket and TLS raise
             reason = error.reason if isinstance(error, urllib.error.URLError) else error
             if isinstance(reason, ssl.SSLCertVerificationError):
