@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amqp_dispatcher.runtime.clock import ManualClock
 from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Queue, Reject, Requeue, Retry
 from amqp_dispatcher.testing import Harness, KitError, StillRunning
 from tests.runtime.rig import service
@@ -34,6 +35,8 @@ class Scripted:
             amqp.reject(requeue=False)
         elif answer == "nack":
             amqp.nack(requeue=False)
+        elif answer == "requeue":
+            amqp.nack(requeue=True)
 
     def shutdown(self, exception: BaseException | None = None) -> None:
         self.calls.append(("shutdown", repr(exception).encode()))
@@ -59,7 +62,15 @@ DEAD = Exchange(
 )
 
 
-def shop(on_error: Any = None, *, count: int = 2, prefetch: int = 5) -> Any:
+class SlowToCreate(Scripted):
+    """A constructor that waits on real I/O (a connection pool, say)."""
+
+    def __init__(self) -> None:
+        gevent.sleep(0.05)
+        self.calls.append(("init", b""))
+
+
+def shop(on_error: Any = None, *, count: int = 2, prefetch: int = 5, consumer: type = Scripted) -> Any:
     """work (dead-lettering to dead-letters), the retry policy's queues, and an `events` exchange."""
     policy = on_error or Requeue()
     queues = [
@@ -81,7 +92,7 @@ def shop(on_error: Any = None, *, count: int = 2, prefetch: int = 5) -> Any:
         ]
         queues.append(queue(policy.parking_queue))
     entry = ConsumerEntry(
-        consumer=Scripted, queue="work", consumer_count=count, prefetch_count=prefetch, on_error=policy
+        consumer=consumer, queue="work", consumer_count=count, prefetch_count=prefetch, on_error=policy
     )
     return service((entry,), tuple(queues), (EVENTS, DEAD), shutdown_timeout=5.0)
 
@@ -228,3 +239,81 @@ def test_what_leaves_the_broker_without_a_queue_is_reported_with_why() -> None:
         ]
         with pytest.raises(KitError, match=r"RabbitMQ would refuse this publish: .*406"):
             kit.send("audit", "bad", expiration="soon")
+
+
+def test_a_service_that_never_comes_to_rest_is_reported_not_waited_for_for_ever() -> None:
+    kit = Harness(shop(count=1), timeout=0.5).start()
+    kit.send("work", "not yet", headers={"answer": "requeue"})
+    with pytest.raises(StillRunning, match="requeued for ever"):
+        kit.run_until_idle()
+    assert kit.stop() == 0
+    assert [m.text for m in kit.messages("work")] == ["not yet"]
+
+
+def test_idle_waits_for_a_constructor_that_waits_on_real_time() -> None:
+    def created() -> int:
+        return len([call for call in Scripted.calls if call[0] == "init"])
+
+    with Harness(shop(Reject(), count=2, consumer=SlowToCreate)) as kit:
+        assert created() == 2
+        kit.send("work", "first")
+        kit.run_until_idle()
+        assert [m.text for m in kit.acked("work")] == ["first"]
+        kit.send("work", "fails", headers={"answer": "fail"})
+        kit.run_until_idle()
+        assert created() == 2 and len(kit.failures) == 1
+        kit.advance(0.5)  # the replacement's backoff, then its constructor, on real time
+        assert created() == 3
+
+
+def test_stop_is_sigterm_what_is_queued_stays_queued() -> None:
+    kit = Harness(shop(count=1)).start()
+    for number in range(5):
+        kit.send("work", f"m{number}")
+    assert kit.stop() == 0
+    assert kit.acked() == [], "stopping does not consume what waits"
+    assert [m.text for m in kit.messages("work")] == [f"m{n}" for n in range(5)]
+
+
+def test_two_harnesses_on_one_clock_each_come_to_rest_when_it_moves() -> None:
+    clock = ManualClock()
+    with Harness(shop(RETRY), clock=clock) as first, Harness(shop(RETRY), clock=clock) as second:
+        first.send("work", "poison", headers={"answer": "fail"})
+        second.send("work", "poison", headers={"answer": "fail"})
+        first.run_until_idle()
+        second.run_until_idle()
+        first.advance(5)
+        assert [m.text for m in first.messages("work.retry.60s")] == ["poison"]
+        assert [m.text for m in second.messages("work.retry.60s")] == ["poison"]
+
+
+def test_after_the_broker_restarts_the_service_reconnects_and_consumes() -> None:
+    with Harness(shop()) as kit:
+        kit.broker.stop()
+        kit.broker.start()
+        kit.send("work", "after the restart")
+        kit.run_until_idle()
+        assert [m.text for m in kit.acked("work")] == ["after the restart"]
+
+
+def test_a_harness_that_cannot_start_leaves_no_log_handler_behind() -> None:
+    import logging
+
+    before = list(logging.getLogger("amqp-dispatcher").handlers)
+    broken = service(
+        (ConsumerEntry(consumer=Scripted, queue="elsewhere", consumer_count=1, prefetch_count=1, on_error=Requeue()),),
+        (
+            Queue(
+                name="elsewhere",
+                durable=True,
+                auto_delete=False,
+                exclusive=False,
+                passive=True,
+                arguments={},
+                bindings=(),
+            ),
+        ),
+    )
+    with pytest.raises(KitError):
+        Harness(broken).start()
+    assert logging.getLogger("amqp-dispatcher").handlers == before

@@ -85,6 +85,7 @@ class ConsumerPool:
         self._workers: dict[int, gevent.Greenlet[Any, None]] = {}
         self._instances: dict[int, ConsumerProtocol] = {}
         self._busy: set[int] = set()
+        self._creating: set[int] = set()  # slots whose consumer class is being instantiated
         # What each busy worker is handling, so that a worker that dies leaves no message unanswered.
         self._current: dict[int, Delivery] = {}
         self._crashes: dict[int, int] = {}  # unexpected ends of each slot's worker in a row
@@ -105,6 +106,11 @@ class ConsumerPool:
     def in_flight(self) -> int:
         """Deliveries being handled now."""
         return len(self._busy)
+
+    @property
+    def creating(self) -> int:
+        """Instances being created now (a constructor may wait on I/O)."""
+        return len(self._creating)
 
     @property
     def waiting(self) -> int:
@@ -417,9 +423,11 @@ class ConsumerPool:
     def _create(self, slot: int) -> ConsumerProtocol | None:
         failures = 0
         while not self._stopping:
+            self._creating.add(slot)
             try:
                 instance = self.entry.consumer()
             except BaseException as error:  # a failing __init__ must not end the pool
+                self._creating.discard(slot)  # before the backoff: waiting is not creating
                 if self._is_our_kill(error):
                     raise
                 failures += 1
@@ -427,6 +435,8 @@ class ConsumerPool:
                 self.log.exception("creating instance %d failed; trying again in %.1f s", slot, delay)
                 self.clock.sleep(delay)
                 continue
+            finally:
+                self._creating.discard(slot)
             self._instances[slot] = instance
             return instance
         return None

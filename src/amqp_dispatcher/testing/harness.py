@@ -64,7 +64,16 @@ class Harness:
         live = _resolve(service)
         self.service: LiveService = dataclasses.replace(live, blocking_threshold=0.0, http=None, processes=1)
         self.clock = clock or ManualClock()
-        self.clock.settle = self.run_until_idle
+        if clock is None:
+            self.clock.settle = self.run_until_idle
+        else:  # a clock shared with other harnesses: each comes to rest after every timer
+            others = clock.settle
+
+            def settle() -> None:
+                others()
+                self.run_until_idle()
+
+            self.clock.settle = settle
         self.broker = MemoryBroker(clock=self.clock)
         self.timeout = timeout
         self._startup_handler = startup_handler
@@ -92,8 +101,22 @@ class Harness:
         if self._runner is not None:
             raise KitError("this harness has already been started; make a new one for a new run")
         logging.getLogger(ROOT).addHandler(self._capture)
+        try:
+            self._start()
+        except BaseException:
+            logging.getLogger(ROOT).removeHandler(self._capture)
+            if self._greenlet is not None:
+                self._greenlet.kill()
+            self.status = -1
+            raise
+        return self
+
+    def _start(self) -> None:
         if self._startup_handler and self.service.startup_handler is not None:
-            self.service.startup_handler()
+            try:
+                self.service.startup_handler()
+            except Exception as error:  # the user's handler: say which, keep its traceback
+                raise KitError(f"the startup handler raised {type(error).__name__}: {error}") from error
         self._runner = ServiceRunner(self.service, _SETTINGS, MemoryTransport(self.broker), clock=self.clock)
         self._greenlet = gevent.spawn(self._runner.serve)
         ready = self._runner.supervisor.ready
@@ -101,21 +124,26 @@ class Harness:
         gevent.wait(waiting, count=1, timeout=self.timeout)
         if not ready.is_set():
             status = self._greenlet.value if self._greenlet.ready() else None
-            self._greenlet.kill()
             raise KitError(f"the service did not start (exit status {status}): {self._capture.last_error()}")
         self.run_until_idle()
-        return self
 
     def stop(self) -> int:
-        """Stop as SIGTERM would: in-flight handlers finish, prefetched messages go back. The exit status."""
+        """Stop as SIGTERM would, now: handlers in flight finish, messages delivered but not started
+        go back to their queues, what is queued stays queued. Returns the exit status."""
         if self._runner is None or self._greenlet is None:
             raise KitError("the harness was never started")
         if self.status is None:
-            self.run_until_idle()
-            self._runner.stop()
-            status = self._greenlet.get(timeout=self.timeout + self.service.shutdown_timeout)
-            self.status = int(status)
-            logging.getLogger(ROOT).removeHandler(self._capture)
+            try:
+                for pool in self._runner.pools:  # now, before the hub turns: nothing more starts
+                    pool.stop()
+                self._runner.stop()
+                status = self._greenlet.get(timeout=self.timeout + self.service.shutdown_timeout)
+                self.status = int(status)
+            finally:
+                logging.getLogger(ROOT).removeHandler(self._capture)
+                if self.status is None:
+                    self._greenlet.kill()
+                    self.status = -1
         return self.status
 
     # Doing things.
@@ -166,8 +194,10 @@ class Harness:
 
     def run_until_idle(self) -> None:
         """Run the service until nothing moves without the clock moving: every message that can be
-        delivered has been, and every handler has returned. Raises StillRunning if a handler is
-        still running after `timeout` real seconds."""
+        delivered has been, every handler has returned, and no instance is being created. Raises
+        StillRunning if that takes more than `timeout` real seconds: a handler still running, or
+        a service that never comes to rest (a consumer that requeues every message).
+        Greenlets a consumer spawns itself are not waited for."""
         deadline = time.monotonic() + self.timeout
         quiet, last = 0, None
         while quiet < _QUIET_TURNS:
@@ -176,10 +206,11 @@ class Harness:
             busy = self._busy()
             quiet = quiet + 1 if state == last and not busy else 0
             last = state
+            if time.monotonic() > deadline:
+                doing = ", ".join(busy) if busy else "messages keep moving (is a message requeued for ever?)"
+                raise StillRunning(f"the service is still running after {self.timeout:g} s: {doing}")
             if busy:
-                if time.monotonic() > deadline:
-                    raise StillRunning(f"a handler is still running after {self.timeout:g} s: {', '.join(busy)}")
-                gevent.sleep(0.001)  # a handler waiting on real time or I/O: do not spin
+                gevent.sleep(0.001)  # waiting on real time or I/O: do not spin
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward, running everything that falls due on the way (TTLs expire,
@@ -261,7 +292,12 @@ class Harness:
         return queues, unacked, records, broker.pending_callbacks, pools, self.clock.pending
 
     def _busy(self) -> list[str]:
-        return [repr(pool) for pool in self._pools() if pool.in_flight]
+        """What runs on real time: handlers, constructors, and reconnecting to the broker."""
+        busy = [repr(pool) for pool in self._pools() if pool.in_flight or pool.creating]
+        runner = self._runner
+        if runner is not None and not runner.supervisor.is_connected and self.status is None:
+            busy.append("reconnecting to the broker")
+        return busy
 
     def _pools(self) -> Iterable[Any]:
         return self._runner.pools if self._runner is not None else ()

@@ -34,8 +34,12 @@ def dispatcher() -> Iterator[Callable[..., Harness]]:
 
     yield start
     problems = []
-    for harness in started:
-        status = harness.stop()
+    for harness in started:  # each one stopped, whatever the others do
+        try:
+            status = harness.stop()
+        except Exception as error:  # noqa: BLE001 - reported below, after every harness stopped
+            problems.append(f"{harness.service.name} did not stop: {error}")
+            continue
         if status != 0:
             problems.append(f"{harness.service.name} stopped with exit status {status}")
         problems.extend(f"{harness.service.name}: {error}" for error in harness.broker.protocol_errors)
