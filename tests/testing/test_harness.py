@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import gevent
@@ -206,21 +207,15 @@ def test_mistakes_in_a_test_are_explained() -> None:
         Harness("no_such_package")
 
 
+def unstartable() -> Any:
+    """A service whose queue must exist already (passive): the broker refuses it with 404."""
+    elsewhere = dataclasses.replace(queue("elsewhere"), passive=True)
+    entry = ConsumerEntry(consumer=Scripted, queue="elsewhere", consumer_count=1, prefetch_count=1, on_error=Requeue())
+    return service((entry,), (elsewhere,))
+
+
 def test_a_service_that_cannot_start_says_why() -> None:
-    broken = service(
-        (ConsumerEntry(consumer=Scripted, queue="elsewhere", consumer_count=1, prefetch_count=1, on_error=Requeue()),),
-        (
-            Queue(
-                name="elsewhere",
-                durable=True,
-                auto_delete=False,
-                exclusive=False,
-                passive=True,
-                arguments={},
-                bindings=(),
-            ),
-        ),
-    )
+    broken = unstartable()
     with pytest.raises(KitError, match=r"did not start \(exit status 3\).*elsewhere"):
         Harness(broken).start()
 
@@ -300,20 +295,7 @@ def test_a_harness_that_cannot_start_leaves_no_log_handler_behind() -> None:
     import logging
 
     before = list(logging.getLogger("amqp-dispatcher").handlers)
-    broken = service(
-        (ConsumerEntry(consumer=Scripted, queue="elsewhere", consumer_count=1, prefetch_count=1, on_error=Requeue()),),
-        (
-            Queue(
-                name="elsewhere",
-                durable=True,
-                auto_delete=False,
-                exclusive=False,
-                passive=True,
-                arguments={},
-                bindings=(),
-            ),
-        ),
-    )
+    broken = unstartable()
     with pytest.raises(KitError):
         Harness(broken).start()
     assert logging.getLogger("amqp-dispatcher").handlers == before
