@@ -41,7 +41,16 @@ def cost_per_message(messages: int = 200_000, *, metrics: bool = False) -> float
 
     class QuietChannel(pika_channel.PikaChannel):
         def __init__(self) -> None:  # no pika channel underneath: acks go nowhere
-            self._raw = type("Raw", (), {"is_open": True, "basic_ack": lambda self, tag: None})()
+            raw = type(
+                "Raw",
+                (),
+                {
+                    "is_open": True,
+                    "basic_ack": lambda self, tag, multiple=False: None,
+                    "add_on_close_callback": lambda self, callback: None,
+                },
+            )()
+            super().__init__(raw, None)  # type: ignore[arg-type]
 
     entry = ConsumerEntry(consumer=NoOp, queue="q", consumer_count=1, prefetch_count=1000, on_error=Requeue())
     pool = ConsumerPool(entry, publisher=None)  # type: ignore[arg-type]

@@ -2,9 +2,9 @@
 
 The only importer of pika. pika's GeventConnection runs its callbacks inside the gevent hub,
 where nothing may block; this package turns each RPC into a call that a greenlet waits on
-(channel.py), opens connections (connection.py), translates pika's errors into ours
-(translate.py), and salvages the header frames pika cannot decode (frames.py). Knows nothing
-of pools, consumers, topology or retries.
+(channel.py), coalesces acknowledgements into few frames (acks.py), opens connections
+(connection.py), translates pika's errors into ours (translate.py), and salvages the header
+frames pika cannot decode (frames.py). Knows nothing of pools, consumers, topology or retries.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """A pika channel as the transport seam's Channel: RPCs as blocking calls for greenlets.
 
 Owns turning each of pika's callback-style channel RPCs into a call that a greenlet waits on,
-failing at once if the channel or its connection closes meanwhile; settling without waiting;
-and publishing with a confirm, one message in flight per channel, so that a return is never
-mistaken for another message's. Knows nothing of pools, consumers or retries.
+failing at once if the channel or its connection closes meanwhile; settling without waiting,
+with acks held back until the hub's next turn so that a run of them goes as one frame (which
+frames, acks.py decides); and publishing with a confirm, one message in flight per channel, so
+that a return is never mistaken for another message's. Knows nothing of pools, consumers or
+retries.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..errors import (
 from ..logs import TRANSPORT, get_logger
 from ..spec import Binding, Exchange, Queue
 from ..transport import CloseCallback, Delivery, DeliveryCallback, Settlement
+from .acks import DEFAULT_THRESHOLD, AckCoalescer, Frame
 from .frames import delivery
 from .translate import ENCODING_ERRORS, describe, translate
 
@@ -62,6 +65,9 @@ class PikaChannel:
         self._confirm: gevent.event.AsyncResult[_Confirm] | None = None
         self._returned: tuple[int, str] | None = None
         self._getting: gevent.event.AsyncResult[Delivery | None] | None = None
+        self._acks = AckCoalescer()
+        self._flush_scheduled = False
+        self._loop = gevent.get_hub().loop
         raw.add_on_close_callback(self._closed_by_pika)
 
     @property
@@ -77,9 +83,12 @@ class PikaChannel:
 
     def qos(self, prefetch_count: int) -> None:
         self._rpc(self._raw.basic_qos, "setting the prefetch", prefetch_count=prefetch_count)
+        # Acks held back count against the window: half of it waiting is sent without waiting more.
+        self._acks.threshold = max(1, prefetch_count // 2) if prefetch_count else DEFAULT_THRESHOLD
 
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
         """Start consuming; `on_delivery` runs in the hub for each message and must not block."""
+        delivered = self._acks.delivered
 
         def deliver(
             _raw: pika.channel.Channel,
@@ -87,6 +96,7 @@ class PikaChannel:
             properties: pika.spec.BasicProperties,
             body: bytes,
         ) -> None:
+            delivered(method.delivery_tag)
             on_delivery(delivery(self, method, properties, body))
 
         self._raw.add_on_cancel_callback(lambda _frame: on_cancel())
@@ -102,6 +112,7 @@ class PikaChannel:
         """Stop deliveries; messages already on the way are rejected back to the queue by pika."""
         if not self.is_open:
             return
+        self.flush()
         done: gevent.event.AsyncResult[pika.frame.Method[pika.spec.Basic.CancelOk]] = gevent.event.AsyncResult()
         try:
             self._raw.basic_cancel(consumer_tag, callback=done.set)
@@ -110,17 +121,44 @@ class PikaChannel:
             log.debug("cancelling %s: %s", consumer_tag, exc)
 
     def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
-        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed."""
-        raw = self._raw  # on every message: one lookup, not a property chain
-        if not raw.is_open:
+        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed.
+
+        An ack waits for the hub's next turn, or until half the prefetch window waits, so that a
+        run of acks goes as one basic.ack with multiple=true; if the channel closes meanwhile it
+        is never sent, and the broker requeues the message, as for an ack lost on the wire. A
+        nack or reject goes at once, after the acks waiting.
+        """
+        if not self._raw.is_open:
             return False
+        acks = self._acks
+        if how != "ack":
+            return self._send(acks.answer(how, delivery_tag, requeue=requeue))
+        if acks.ack(delivery_tag):
+            return self._send(acks.flush())
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.run_callback(self._flush_in_hub)
+        return True
+
+    def flush(self) -> None:
+        """Send the acks waiting now (before a cancel or a close); nothing once the channel has closed."""
+        if self._raw.is_open:
+            self._send(self._acks.flush())
+
+    def _flush_in_hub(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
+    def _send(self, frames: list[Frame]) -> bool:
+        raw = self._raw
         try:
-            if how == "ack":
-                raw.basic_ack(delivery_tag)
-            elif how == "nack":
-                raw.basic_nack(delivery_tag, requeue=requeue)
-            else:
-                raw.basic_reject(delivery_tag, requeue=requeue)
+            for how, tag, multiple, requeue in frames:
+                if how == "ack":
+                    raw.basic_ack(tag, multiple)
+                elif how == "nack":
+                    raw.basic_nack(tag, requeue=requeue)
+                else:
+                    raw.basic_reject(tag, requeue=requeue)
         except pika.exceptions.AMQPError:
             return False
         return True
@@ -180,6 +218,7 @@ class PikaChannel:
             body: bytes,
         ) -> None:
             assert self._getting is not None
+            self._acks.delivered(method.delivery_tag)
             self._getting.set(delivery(self, method, properties, body))
 
         try:
@@ -230,6 +269,7 @@ class PikaChannel:
 
     def close(self) -> None:
         if self.is_open:
+            self.flush()  # acks the service gave are not lost to its own close
             with contextlib.suppress(pika.exceptions.AMQPError):  # closing already
                 self._raw.close()
 
@@ -263,6 +303,7 @@ class PikaChannel:
 
     def _closed_by_pika(self, _raw: pika.channel.Channel, exc: BaseException) -> None:
         reason = translate(exc)
+        self._acks.forget()  # the broker requeued what they would have acked
         self.closed.set_exception(reason)
         for callback in self._on_close:
             callback(reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import weakref
 
 import gevent
 import gevent.event
@@ -39,6 +40,7 @@ class PikaConnection:
         self._on_close: list[CloseCallback] = []
         self._on_blocked: list[BlockedCallback] = []
         self._closing = False
+        self._channels: weakref.WeakSet[PikaChannel] = weakref.WeakSet()  # to flush their acks on close
         raw.add_on_close_callback(self._closed_by_pika)
         raw.add_on_connection_blocked_callback(lambda _c, _f: self._blocked(True))
         raw.add_on_connection_unblocked_callback(lambda _c, _f: self._blocked(False))
@@ -88,13 +90,17 @@ class PikaConnection:
         except pika.exceptions.AMQPError as exc:
             raise translate(exc) from exc
         raw = wait(opened, self._closed, "opening a channel")
-        return PikaChannel(raw, self)
+        channel = PikaChannel(raw, self)
+        self._channels.add(channel)
+        return channel
 
     def close(self, timeout: float = 10.0) -> None:
         """Close and wait for the broker's close-ok; unacknowledged messages go back to their queues."""
         if self._raw.is_closed:
             return
         self._closing = True
+        for channel in list(self._channels):
+            channel.flush()  # before pika closes the channels: acks the service gave are sent
         if not self._raw.is_closing:
             with contextlib.suppress(pika.exceptions.AMQPError):  # closing already
                 self._raw.close()
