@@ -145,9 +145,13 @@ def _consume_and_ack(broker: Broker, size: Size, prefetch: int, count: int) -> l
     label = f"consume+ack, prefetch {prefetch}, consumer_count {count}"
     rate, bare_rate = statistics.median(map(_rate, mine)), statistics.median(map(_rate, theirs))
     cpu, bare_cpu = statistics.median(map(_cpu_per_message, mine)), statistics.median(map(_cpu_per_message, theirs))
+    # Faster than the hand-written loop (batched acks send one frame for a run of acks): 1.3× at
+    # the usual prefetch of 100; with 1000 the bare loop's own acks cost it less, and the target
+    # is to stay ahead of it.
+    wanted = 1.3 if prefetch <= 100 else 1.0
     return [
-        Figure("1", label, "msg/s", rate, bare_rate, "≥ 0.95×", rate >= 0.95 * bare_rate),
-        Figure("1", label, "µs CPU/msg", cpu, bare_cpu, "≤ 1.1×", cpu <= 1.1 * bare_cpu),
+        Figure("1", label, "msg/s", rate, bare_rate, f"≥ {wanted:g}×", rate >= wanted * bare_rate),
+        Figure("1", label, "µs CPU/msg", cpu, bare_cpu, "≤ 1.0×", cpu <= 1.0 * bare_cpu),
     ]
 
 
