@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -12,14 +11,9 @@ import pytest
 
 from amqp_dispatcher.compiler import cli
 from amqp_dispatcher.runtime import VERSION
+from tests.compiler.helpers import run
 
 MODULES = Path(__file__).parent / "artifact"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = cli.run(list(args), stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
 
 
 def test_version() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -25,7 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amqp_dispatcher.compiler import cli
 from amqp_dispatcher.compiler.deploy import Layout, kubernetes, names, render
 from amqp_dispatcher.compiler.deploy.layout import Copy
 from amqp_dispatcher.compiler.refs import ImportRef
@@ -33,6 +31,7 @@ from amqp_dispatcher.runtime import ConsumerEntry, Requeue, Service
 from amqp_dispatcher.runtime.deadlines import grace_period
 from amqp_dispatcher.runtime.spec import Http
 from tests.compiler.deploy import tools
+from tests.compiler.helpers import project, run
 from tests.conftest import ROOT
 
 ARTIFACT = Path(__file__).parent / "artifact"  # http on 127.0.0.1, four entries, two on one queue
@@ -47,20 +46,6 @@ consumers:
 CANARY = "canary-secret-0f3a"  # in the build's environment, as a CI machine's credentials would be
 FILES = {"Dockerfile", "kubernetes.yaml"}
 DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-
-
-def run(*arguments: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = cli.run(list(arguments), stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
-
-
-def project(root: Path, config: str | None = None) -> Path:
-    """A copy of the artifact project (its config, or `config`), as a user would have it."""
-    shutil.copytree(ARTIFACT, root)
-    if config is not None:
-        (root / "config.yml").write_text(config)
-    return root
 
 
 def tree(folder: Path) -> dict[str, bytes]:

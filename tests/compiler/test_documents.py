@@ -12,10 +12,8 @@ folder, a build refuses a path it must not write, and no credential reaches a do
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -37,6 +35,7 @@ from amqp_dispatcher.compiler.refs import ImportRef
 from amqp_dispatcher.runtime import policy
 from amqp_dispatcher.runtime.spec import Binding, ConsumerEntry, Exchange, Queue, Retry, Service
 from tests.compiler.documents import tools
+from tests.compiler.helpers import project, run
 from tests.conftest import ROOT
 
 ARTIFACT = Path(__file__).parent / "artifact"  # a headers exchange, an alternate one, a quoted queue name
@@ -47,19 +46,6 @@ FLAGS = ("--asyncapi", "asyncapi.yaml", "--graph", "topology.mmd")
 ALLOWED_NOTES = {"asyncapi-latest-version"}
 # The first test that needs a checker installs it (npm ci, and apt for Chromium on a new machine).
 INSTALLS = pytest.mark.timeout(1800)
-
-
-def run(*arguments: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = cli.run(list(arguments), stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
-
-
-def project(root: Path, config: str | None = None) -> Path:
-    shutil.copytree(ARTIFACT, root)
-    if config is not None:
-        (root / "config.yml").write_text(config)
-    return root
 
 
 @pytest.fixture(autouse=True)
