@@ -1,4 +1,4 @@
-"""Coalesced acknowledgements (pika_transport/acks.py): the frames settle exactly what the service
+"""Coalesced acknowledgements (runtime/acks.py): the frames settle exactly what the service
 answered, each tag once, never one it did not answer, whatever the order of deliveries and answers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amqp_dispatcher.runtime.pika_transport.acks import AckCoalescer, Frame
+from amqp_dispatcher.runtime.acks import AckCoalescer, Frame
 
 
 @dataclass

@@ -22,6 +22,7 @@ import pika.exceptions
 import pika.frame
 import pika.spec
 
+from ..acks import DEFAULT_THRESHOLD, AckCoalescer, Frame
 from ..errors import (
     BrokerError,
     ConnectionLost,
@@ -33,7 +34,6 @@ from ..errors import (
 from ..logs import TRANSPORT, get_logger
 from ..spec import Binding, Exchange, Queue
 from ..transport import CloseCallback, Delivery, DeliveryCallback, Settlement
-from .acks import DEFAULT_THRESHOLD, AckCoalescer, Frame
 from .frames import delivery
 from .translate import ENCODING_ERRORS, describe, translate
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from ..transport import Settlement
+from .transport import Settlement
 
 # Acks held back before they are sent without waiting for the flush, when the channel has no
 # prefetch window to take half of (basic.get, or an unlimited prefetch).
