@@ -19,6 +19,7 @@ OWNERS = {
     "prometheus_client": {"runtime/metrics.py"},
     "opentelemetry": {"runtime/tracing.py"},
     "pika": {f"runtime/pika_transport/{name}.py" for name in ("channel", "connection", "frames", "translate")},
+    "pamqp": {f"runtime/pamqp_transport/{name}.py" for name in ("channel", "codec", "connection")},
 }
 BUILD_ONLY = {"yaml", "jsonschema", "jinja2"}
 
@@ -104,15 +105,19 @@ def test_the_runtime_logs_only_through_loggers_that_escape_what_they_interpolate
     assert "logging.getLogger(" not in path.read_text(), f"{path.name}: use logs.get_logger"
 
 
-TRANSPORTS = ("amqp_dispatcher.runtime.pika_transport", "amqp_dispatcher.runtime.memory")
+TRANSPORTS = (
+    "amqp_dispatcher.runtime.pika_transport",
+    "amqp_dispatcher.runtime.pamqp_transport",
+    "amqp_dispatcher.runtime.memory",
+)
 
 
-def test_above_the_transport_seam_only_the_runner_and_the_parked_and_plan_commands_choose_a_transport() -> None:
+def test_above_the_transport_seam_only_transports_py_chooses_a_transport() -> None:
     """Everything else reaches the broker through runtime/transport.py's interface."""
     choosers = {
         str(path.relative_to(PACKAGE))
         for path in sources("runtime")
-        if path.parent.name not in ("pika_transport", "memory")
+        if path.parent.name not in ("pika_transport", "pamqp_transport", "memory")
         and any(name.startswith(TRANSPORTS) for name in imports_of(path))
     }
-    assert choosers == {"runtime/runner.py", "runtime/parked.py", "runtime/plan.py"}
+    assert choosers == {"runtime/transports.py"}

@@ -8,13 +8,14 @@ confirmed its copy. Knows nothing of the config or the command line.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import policy
+from . import policy, transports
 from .settings import ConnectionSettings
 from .transport import Channel, Transport
 
@@ -112,9 +113,7 @@ def replay(
 @contextmanager
 def _channel(settings: ConnectionSettings, transport: Transport | None) -> Iterator[Channel]:
     if transport is None:
-        from .pika_transport import PikaTransport  # the broker the command line names
-
-        transport = PikaTransport()
+        transport = transports.from_environment(os.environ)  # the broker the command line names
     connection = transport.connect(settings, name="amqp-dispatcher parked")
     try:
         yield connection.channel()

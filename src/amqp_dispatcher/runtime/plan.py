@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from . import transports
 from .errors import BrokerError, ConnectionLost, DeclarationRefused, ExitStatus, QueueUnavailable
 from .logs import safe
 from .settings import ConnectionSettings
@@ -117,9 +119,7 @@ def make_plan(
 ) -> Plan:
     """The plan; raises BrokerError when the broker (or the API) cannot be reached or refuses us."""
     if transport is None:
-        from .pika_transport import PikaTransport  # the broker the command line names
-
-        transport = PikaTransport()
+        transport = transports.from_environment(os.environ)  # the broker the command line names
     session = _Session(transport, settings, f"{service.name} plan")
     try:
         session.connection()  # the service's own settings must work, whatever else is used

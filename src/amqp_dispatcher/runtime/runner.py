@@ -30,14 +30,13 @@ from collections.abc import Sequence
 import gevent
 import gevent.event
 
-from . import deadlines, processes, tracing
+from . import deadlines, processes, tracing, transports
 from . import worker as workers
 from .clock import REAL, Clock
 from .endpoint import listen_address
 from .errors import BrokerError, ConfigurationError, ExitStatus
 from .logs import ROOT, configure_from_file, default_logging, get_logger, quiet_pika, use_format
 from .monitoring import Monitoring
-from .pika_transport import PikaTransport
 from .pool import ConsumerPool
 from .publisher import Publisher
 from .settings import ConnectionSettings, from_environment
@@ -77,6 +76,7 @@ def run_service(
             os.environ.pop(workers.VARIABLE, None)  # a program the consumers start is no worker of ours
             address = None if worker else listen_address(os.environ, service.http)
             count = 1 if worker else processes.wanted(service.processes, os.environ)
+            transport = transport or transports.from_environment(os.environ)
             if count > 1 and worker_command is None:
                 raise ConfigurationError(
                     f"{count} processes need the service started as python -m <package> (or amqp-dispatcher "
@@ -102,7 +102,7 @@ def run_service(
     runner = ServiceRunner(
         service,
         settings,
-        transport or PikaTransport(),
+        transport,
         http=address,
         generator=generator,
         tracer=tracer,
