@@ -220,3 +220,15 @@ def test_settling_frames_are_what_pamqp_reads(tag: int, multiple: bool, requeue:
 def test_decimal_places_are_kept() -> None:
     value = decimal.Decimal("12.345")
     assert codec.decode_table(codec.encode_table({"d": value}), 0)[0] == {"d": value}
+
+
+@given(st.floats(width=32, allow_nan=False), st.floats(allow_nan=False))
+def test_floats_received_are_written_back_as_they_came(single: float, double: float) -> None:
+    """A retried or parked copy carries a float header as it arrived, and a float of the
+    service's own making stays unencodable, as with pika."""
+    encoded = b"\x01ff" + struct.pack(">f", single) + b"\x01dd" + struct.pack(">d", double)
+    table = struct.pack(">I", len(encoded)) + encoded
+    decoded, _ = codec.decode_table(table, 0)
+    assert codec.encode_table(decoded) == table
+    with pytest.raises(codec.Unencodable):
+        codec.encode_table({"f": float(decoded["f"])})

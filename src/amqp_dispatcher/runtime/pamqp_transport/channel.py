@@ -66,13 +66,15 @@ class PamqpChannel:
     def __init__(self, number: int, connection: PamqpConnection) -> None:
         self._number = number
         self.connection = connection
-        self._send_bytes = connection.send
+        self._send_bytes: Callable[..., None] = connection.send
         # Never gets a value: its exception is why the channel closed.
         self.closed: gevent.event.AsyncResult[None] = gevent.event.AsyncResult()
         self._open = False
         self._on_close: list[CloseCallback] = []
         self._rpc_lock = gevent.lock.Semaphore()
         self._reply: gevent.event.AsyncResult[Any] | None = None
+        self._expected: tuple[tuple[int, int], ...] = ()  # the class and method ids of its answers
+        self._closing = False  # this side sent channel.close
         self._consumers: dict[str, _Consumer] = {}
         self._publish_lock = gevent.lock.Semaphore()
         self._confirm: gevent.event.AsyncResult[bool] | None = None
@@ -81,7 +83,7 @@ class PamqpChannel:
         self._method: Any = None
         self._properties: dict[str, Any] = {}
         self._undecodable: Undecodable | None = None
-        self._body: list[bytes] = []
+        self._body: list[bytes] | None = None  # None: no header yet
         self._remaining = 0
         self._acks = AckCoalescer()
         self._flush_scheduled = False
@@ -257,14 +259,14 @@ class PamqpChannel:
             raise PublishUnencodable.of_value(exc.value) from exc
         except codec.ENCODING_ERRORS as exc:
             raise PublishUnencodable(f"cannot encode the message's properties: {exc}") from exc
-        frames = codec.method(self._number, 60, 40, _NO_ARGUMENTS + method + codec.bits(mandatory, False))
-        frames += codec.content(self._number, encoded, bytes(body), self.connection.frame_max)
+        publish = codec.method(self._number, 60, 40, _NO_ARGUMENTS + method + codec.bits(mandatory, False))
+        content = codec.content(self._number, encoded, bytes(body), self.connection.frame_max)
         with self._publish_lock:
             if not self._open:
                 raise self._why_closed(f"publishing to {exchange!r}")
             confirm: gevent.event.AsyncResult[bool] = gevent.event.AsyncResult()
             self._confirm, self._returned = confirm, None
-            self._send_bytes(frames)
+            self._send_bytes(publish, content)
             try:
                 acked = wait(confirm, self.closed, f"publishing to {exchange!r}", timeout=timeout)
             except _NoAnswer as exc:
@@ -280,6 +282,7 @@ class PamqpChannel:
         if self._open:
             self.flush()  # acks the service gave are not lost to its own close
             self._open = False
+            self._closing = True
             self._acks.forget()
             self._send_bytes(codec.method(self._number, 20, 40, codec.close_fields(200, "Normal shutdown")))
 
@@ -294,66 +297,81 @@ class PamqpChannel:
             self._on_body(payload)
 
     def _on_method(self, command: Any) -> None:
-        if type(command) is codec.Deliver or isinstance(command, commands.Basic.GetOk | commands.Basic.Return):
+        if self._method is not None:
+            raise codec.FrameError(f"a method frame on channel {self._number} in the middle of a message")
+        kind = type(command)
+        if kind is codec.Deliver or kind is codec.GetOk or kind is codec.Return:
             self._method = command
-            return
-        if isinstance(command, commands.Basic.Ack | commands.Basic.Nack):
+        elif kind is commands.Basic.Ack or kind is commands.Basic.Nack:
             if self._confirm is not None:
-                self._confirm.set(isinstance(command, commands.Basic.Ack))
-        elif isinstance(command, commands.Basic.GetEmpty):
-            self._answer(None)
-        elif isinstance(command, commands.Basic.Cancel):  # the broker cancelled a consumer
+                self._confirm.set(kind is commands.Basic.Ack)
+        elif kind is commands.Basic.Cancel:  # the broker cancelled a consumer
             tag = command.consumer_tag or ""
             consumer = self._consumers.pop(tag, None)
             if not command.nowait:
                 self._send_bytes(codec.method(self._number, 60, 31, _short(tag)))
             if consumer is not None:
                 consumer.on_cancel()
-        elif isinstance(command, commands.Channel.Close):
+        elif kind is commands.Channel.Close:
             self._send_bytes(codec.method(self._number, 20, 41))
-            self._ended(replies.channel_closed(command.reply_code or 0, command.reply_text or ""))
-        elif isinstance(command, commands.Channel.CloseOk):
+            # Closed from both sides at once: the number stays taken until our close is answered.
+            reason = replies.channel_closed(command.reply_code or 0, command.reply_text or "")
+            self._ended(reason, forget=not self._closing)
+        elif kind is commands.Channel.CloseOk:
             self._ended(ConnectionLost("the channel was closed by this service"))
-        elif isinstance(command, commands.Channel.Flow):
+            self.connection.forget(self._number)
+        elif kind is commands.Channel.Flow:
             self._send_bytes(codec.method(self._number, 20, 21, codec.bits(bool(command.active))))
         else:
-            self._answer(command)
+            self._answer(command, divmod(command.index, 1 << 16))
 
-    def _answer(self, value: Any) -> None:
-        if self._reply is not None and not self._reply.ready():
-            self._reply.set(value)
+    def _answer(self, value: Any, ids: tuple[int, int]) -> None:
+        """The reply to the RPC waiting, if it is one of the replies it waits for (a late reply
+        to an RPC that timed out answers nothing)."""
+        reply = self._reply
+        if reply is not None and ids in self._expected and not reply.ready():
+            reply.set(value)
+        else:
+            log.debug("channel %s: a reply nobody waits for, %s", self._number, ids)
 
     def _on_header(self, payload: bytes) -> None:
+        if self._method is None or self._body is not None:
+            raise codec.FrameError(f"a content header on channel {self._number} without its method")
         self._remaining, self._properties, self._undecodable = codec.content_header(payload)
         self._body = []
         if not self._remaining:
             self._complete(b"")
 
     def _on_body(self, payload: bytes) -> None:
+        body = self._body
+        if body is None:
+            raise codec.FrameError(f"a content body on channel {self._number} without its header")
         self._remaining -= len(payload)
         if self._remaining > 0:
-            self._body.append(payload)
+            body.append(payload)
             return
-        if self._body:
-            self._body.append(payload)
-            payload = b"".join(self._body)
-            self._body = []
+        if self._remaining < 0:
+            raise codec.FrameError(f"a content body on channel {self._number} longer than its header said")
+        if body:
+            body.append(payload)
+            payload = b"".join(body)
         self._complete(payload)
 
     def _complete(self, body: bytes) -> None:
-        method, self._method = self._method, None
-        if type(method) is codec.Deliver:
+        method, self._method, self._body = self._method, None, None
+        kind = type(method)
+        if kind is codec.Deliver:
             self._acks.delivered(method.delivery_tag)
             consumer = self._consumers.get(method.consumer_tag)
             if consumer is None or not self._open:  # cancelled: back to the queue
                 self.settle(method.delivery_tag, "reject", requeue=True)
                 return
             consumer.on_delivery(Delivery(self, _Delivered(method, self._properties, body), self._undecodable))
-        elif isinstance(method, commands.Basic.GetOk):
-            self._acks.delivered(method.delivery_tag or 0)
-            self._answer(Delivery(self, _Delivered(method, self._properties, body), self._undecodable))
-        elif isinstance(method, commands.Basic.Return):
-            self._returned = (method.reply_code or 0, method.reply_text or "")
+        elif kind is codec.GetOk:
+            self._acks.delivered(method.delivery_tag)
+            self._answer(Delivery(self, _Delivered(method, self._properties, body), self._undecodable), (60, 71))
+        elif kind is codec.Return:
+            self._returned = (method.reply_code, method.reply_text)
 
     # -- Closing
 
@@ -379,20 +397,23 @@ class PamqpChannel:
         return ConnectionLost(f"{what}: the channel is closed")
 
     def _rpc(self, frame: bytes, what: str, *, timeout: float = RPC_TIMEOUT, opening: bool = False) -> Any:
+        """Send one synchronous method and wait for the broker's answer to it: the method of the
+        same class numbered one above (basic.get's get-ok, or get-empty, answered None)."""
+        class_id, method_id = struct.unpack_from(">HH", frame, 7)
+        expected: tuple[tuple[int, int], ...] = ((class_id, method_id + 1),)
+        if (class_id, method_id) == (60, 70):
+            expected += ((60, 72),)
         with self._rpc_lock:
-            return self._rpc_locked(frame, what, timeout=timeout, opening=opening)
-
-    def _rpc_locked(self, frame: bytes, what: str, *, timeout: float = RPC_TIMEOUT, opening: bool = False) -> Any:
-        """Send one synchronous method and wait for the broker's answer to it."""
-        if not (self._open or opening):
-            raise self._why_closed(what)
-        reply: gevent.event.AsyncResult[Any] = gevent.event.AsyncResult()
-        self._reply = reply
-        self._send_bytes(frame)
-        try:
-            return wait(reply, self.closed, what, timeout=timeout)
-        finally:
-            self._reply = None
+            if not (self._open or opening):
+                raise self._why_closed(what)
+            reply: gevent.event.AsyncResult[Any] = gevent.event.AsyncResult()
+            self._reply, self._expected = reply, expected
+            self._send_bytes(frame)
+            try:
+                answer = wait(reply, self.closed, what, timeout=timeout)
+            finally:
+                self._reply, self._expected = None, ()
+        return None if type(answer) is commands.Basic.GetEmpty else answer
 
 
 class _Delivered(Message):
@@ -400,7 +421,7 @@ class _Delivered(Message):
 
     __slots__ = ("_method",)
 
-    def __init__(self, method: codec.Deliver | commands.Basic.GetOk, properties: dict[str, Any], body: bytes) -> None:
+    def __init__(self, method: codec.Deliver | codec.GetOk, properties: dict[str, Any], body: bytes) -> None:
         self.body = body
         self._method = method
         self._properties = properties
@@ -415,7 +436,7 @@ class _Delivered(Message):
                 "routing_key": method.routing_key,
                 "delivery_tag": method.delivery_tag,
                 "redelivered": method.redelivered,
-                "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
+                "consumer_tag": method.consumer_tag,  # None for basic.get
             }
         return self._delivery_info
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,7 +35,6 @@ METHOD, HEADER, BODY, HEARTBEAT = 1, 2, 3, 8
 FRAME_END = 0xCE
 HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
 _METHOD_ID = struct.Struct(">HH")
-_DELIVER = (60, 60)
 _ACK_FRAME = struct.Struct(">BHIHHQBB")  # a whole basic.ack frame: head, ids, tag, flags, end
 _BODY_SIZE = struct.Struct(">HHQ")  # class, weight, body size
 
@@ -68,6 +68,20 @@ class Long(int):
     __slots__ = ()
 
 
+class Float(float):
+    """A number that arrived as a 32-bit float field, and is written back as one."""
+
+    __slots__ = ()
+
+
+class Double(float):
+    """A number that arrived as a 64-bit float field, and is written back as one. A float of the
+    service's own making stays unencodable, as with pika (RabbitMQ compares queue arguments with
+    their types, and pika writes no floats)."""
+
+    __slots__ = ()
+
+
 class LongString(ValueError):
     """A short string (a name, a routing key, a property) longer than 255 bytes."""
 
@@ -75,26 +89,44 @@ class LongString(ValueError):
 # -- Reading
 
 
-def method_frame(payload: bytes) -> base.Frame | Deliver:
-    """A method frame's payload (class and method ids included) as its pamqp command."""
-    ids = _METHOD_ID.unpack_from(payload)
-    if ids == _DELIVER:
-        return Deliver.decode(payload)
+def method_frame(payload: bytes) -> base.Frame | Deliver | GetOk | Return:
+    """A method frame's payload (class and method ids included) as its command; raises FrameError."""
     try:
+        ids = _METHOD_ID.unpack_from(payload)
+        fast = _FAST.get(ids)
+        if fast is not None:
+            carrier: Deliver | GetOk | Return = fast.decode(payload)
+            return carrier
         command: base.Frame = commands.INDEX_MAPPING[ids[0] << 16 | ids[1]]()
+        command.unmarshal(payload[4:])
     except KeyError:
-        raise UnmarshalingException("Unknown", f"unknown method {ids}") from None
-    command.unmarshal(payload[4:])
+        raise FrameError(f"an unknown method {ids}") from None
+    except DECODING_ERRORS as error:
+        raise FrameError(f"a method frame that cannot be decoded ({type(error).__name__}: {error})") from error
     return command
 
 
+class FrameError(Exception):
+    """A frame that AMQP 0-9-1 does not allow: the connection cannot go on."""
+
+
+# The methods that carry a message, read without pamqp's generic decoder (they come with every
+# message) and with names that are not UTF-8 kept as bytes, as pika keeps them: RabbitMQ routes
+# a message with any routing key, and one such message must not take the connection down.
+
+
 class Deliver:
-    """basic.deliver, read without pamqp's generic decoder: it comes with every message."""
+    """basic.deliver."""
 
     __slots__ = ("consumer_tag", "delivery_tag", "exchange", "redelivered", "routing_key")
 
     def __init__(
-        self, consumer_tag: str, delivery_tag: int, redelivered: bool, exchange: str, routing_key: str
+        self,
+        consumer_tag: str | bytes,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str | bytes,
+        routing_key: str | bytes,
     ) -> None:
         self.consumer_tag = consumer_tag
         self.delivery_tag = delivery_tag
@@ -104,18 +136,53 @@ class Deliver:
 
     @classmethod
     def decode(cls, payload: bytes) -> Deliver:
-        offset = 4
-        size = payload[offset]
-        consumer_tag = payload[offset + 1 : offset + 1 + size].decode()
-        offset += 1 + size
+        consumer_tag, offset = _short_string(payload, 4)
         delivery_tag, flags = struct.unpack_from(">QB", payload, offset)
-        offset += 9
-        size = payload[offset]
-        exchange = payload[offset + 1 : offset + 1 + size].decode()
-        offset += 1 + size
-        size = payload[offset]
-        routing_key = payload[offset + 1 : offset + 1 + size].decode()
+        exchange, offset = _short_string(payload, offset + 9)
+        routing_key, _ = _short_string(payload, offset)
         return cls(consumer_tag, delivery_tag, bool(flags & 1), exchange, routing_key)
+
+
+class GetOk:
+    """basic.get-ok."""
+
+    __slots__ = ("delivery_tag", "exchange", "message_count", "redelivered", "routing_key")
+    consumer_tag = None  # a message got, not delivered to a consumer
+
+    def __init__(
+        self, delivery_tag: int, redelivered: bool, exchange: str | bytes, routing_key: str | bytes, message_count: int
+    ) -> None:
+        self.delivery_tag = delivery_tag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.message_count = message_count
+
+    @classmethod
+    def decode(cls, payload: bytes) -> GetOk:
+        delivery_tag, flags = struct.unpack_from(">QB", payload, 4)
+        exchange, offset = _short_string(payload, 13)
+        routing_key, offset = _short_string(payload, offset)
+        return cls(delivery_tag, bool(flags & 1), exchange, routing_key, struct.unpack_from(">I", payload, offset)[0])
+
+
+class Return:
+    """basic.return: why the broker sends a published message back."""
+
+    __slots__ = ("reply_code", "reply_text")
+
+    def __init__(self, reply_code: int, reply_text: str) -> None:
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Return:
+        code = struct.unpack_from(">H", payload, 4)[0]
+        text, _ = _short_string(payload, 6)
+        return cls(code, text if isinstance(text, str) else text.decode(errors="replace"))
+
+
+_FAST: dict[tuple[int, int], Any] = {(60, 60): Deliver, (60, 71): GetOk, (60, 50): Return}
 
 
 def content_header(payload: bytes) -> tuple[int, dict[str, Any], Undecodable | None]:
@@ -247,7 +314,8 @@ def _same(value: Any) -> Any:
 
 
 # Fixed-size field values: their layout and the conversion to pika's type. Floats stay floats
-# (pika 1.4 truncates them to integers); 'U', 'L' and 'l' are signed, as RabbitMQ sends them.
+# (pika 1.4 truncates them to integers), and are written back as they came; 'U', 'L' and 'l'
+# are signed, as RabbitMQ sends them.
 _FIXED: dict[bytes, tuple[struct.Struct, Callable[[Any], Any]]] = {
     b"t": (struct.Struct(">B"), bool),
     b"b": (struct.Struct(">b"), _same),
@@ -259,8 +327,8 @@ _FIXED: dict[bytes, tuple[struct.Struct, Callable[[Any], Any]]] = {
     b"i": (struct.Struct(">I"), _same),
     b"l": (struct.Struct(">q"), Long),
     b"L": (struct.Struct(">q"), Long),
-    b"f": (struct.Struct(">f"), _same),
-    b"d": (struct.Struct(">d"), _same),
+    b"f": (struct.Struct(">f"), Float),
+    b"d": (struct.Struct(">d"), Double),
 }
 
 # The basic properties in the specification's order: flag bit, AMQP name, kind of value.
@@ -323,6 +391,10 @@ def _encode_value(value: Any) -> bytes:
             return b"l" + struct.pack(">q", value)
         except struct.error as error:
             raise Unencodable(value) from error
+    if type(value) is Double:
+        return b"d" + struct.pack(">d", value)
+    if type(value) is Float:
+        return b"f" + struct.pack(">f", value)
     if isinstance(value, decimal.Decimal):
         return b"D" + _decimal(value)
     if isinstance(value, datetime.datetime):
@@ -366,7 +438,7 @@ def encode_properties(properties: Mapping[str, Any]) -> bytes:
         if kind == "table":
             parts.append(encode_table(value))
         elif kind == "octet":
-            parts.append(struct.pack(">B", value))
+            parts.append(struct.pack(">B", value.value if isinstance(value, enum.Enum) else value))
         elif kind == "timestamp":
             parts.append(struct.pack(">Q", _seconds(value) if isinstance(value, datetime.datetime) else value))
         else:

@@ -16,6 +16,7 @@ import contextlib
 import random
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 log = get_logger(TRANSPORT)
 
 READ_SIZE = 256 * 1024
+LARGE = 64 * 1024  # bytes queued for the writer that it sends on their own rather than join
 FRAME_MAX = 131072  # the most this side asks for, as pika does
 CHANNEL_MAX = 2047  # RabbitMQ's default limit
 CLOSE_TIMEOUT = 10.0
@@ -77,7 +79,8 @@ class PamqpConnection:
         self._on_close: list[CloseCallback] = []
         self._on_blocked: list[BlockedCallback] = []
         self._channels: dict[int, PamqpChannel] = {}
-        self._closing = False
+        self._closing = False  # this side sent connection.close
+        self._ended = False  # the connection is over, or being torn down
         self._outgoing: list[bytes] = []
         self._wake_writer = gevent.event.Event()
         self._blocked_timer: gevent.Greenlet[[], None] | None = None
@@ -103,7 +106,7 @@ class PamqpConnection:
 
     @property
     def is_open(self) -> bool:
-        return not self._closed.ready() and not self._closing
+        return not self._ended and not self._closing
 
     def add_close_callback(self, callback: CloseCallback) -> None:
         self._on_close.append(callback)
@@ -131,7 +134,7 @@ class PamqpConnection:
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Close and wait for the broker's close-ok; unacknowledged messages go back to their queues."""
-        if self._closed.ready() or self._closing:
+        if self._ended or self._closing:
             self._closed.wait(timeout=timeout)
             return
         for channel in list(self._channels.values()):
@@ -144,41 +147,71 @@ class PamqpConnection:
 
     # -- Writing
 
-    def send(self, data: bytes) -> None:
-        """Queue bytes for the writer; never blocks, so the hub may call it."""
-        self._outgoing.append(data)
+    def send(self, *data: bytes) -> None:
+        """Queue bytes for the writer, in order and together; never blocks, so the hub may call it."""
+        if self._ended:
+            return  # the socket is gone: nothing more goes out
+        self._outgoing.extend(data)
         self._wake_writer.set()
 
     def _write(self) -> None:
-        outgoing, wake, sock = self._outgoing, self._wake_writer, self._sock
+        outgoing, wake, sendall = self._outgoing, self._wake_writer, self._sock.sendall
         try:
             while True:
                 wake.wait()
                 wake.clear()
                 while outgoing:
-                    data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
+                    batch = outgoing[:]
                     outgoing.clear()
-                    sock.sendall(data)
+                    small: list[bytes] = []
+                    for data in batch:  # small frames in one write; a large body as it is, not copied again
+                        if len(data) < LARGE:
+                            small.append(data)
+                            continue
+                        if small:
+                            sendall(b"".join(small))
+                            small = []
+                        sendall(data)
+                    if small:
+                        sendall(small[0] if len(small) == 1 else b"".join(small))
                     self.last_write = time.monotonic()
         except OSError as exc:
             self._lost(ConnectionLost(f"writing to {self.endpoint}: {_describe(exc)}"))
+        except Exception as exc:  # gevent's SSL socket refusing a read and a write at once, say
+            log.exception("writing to %s failed; closing the connection", self.endpoint)
+            self._lost(ConnectionLost(f"writing to {self.endpoint} failed: {type(exc).__name__}: {exc}"))
 
     # -- Reading
 
     def _read(self, buffer: bytes) -> None:
-        data = bytearray(buffer)
-        recv, head, channels = self._sock.recv, codec.HEAD, self._channels
         try:
-            while True:
-                offset, size = 0, len(data)
-                while size - offset >= 8:
+            self._read_frames(buffer)
+        except (_Malformed, codec.FrameError) as exc:
+            self._lost(None if self._closing else ConnectionLost(f"{self.endpoint}: {exc}"))
+        except OSError as exc:
+            self._lost(None if self._closing else ConnectionLost(f"reading from {self.endpoint}: {_describe(exc)}"))
+        except Exception as exc:  # a defect in a callback: the connection ends, and the broker requeues
+            log.exception("handling a frame from %s failed; closing the connection", self.endpoint)
+            self._lost(ConnectionLost(f"handling a frame from {self.endpoint} failed: {type(exc).__name__}: {exc}"))
+
+    def _read_frames(self, buffer: bytes) -> None:
+        """Read in large chunks and hand every whole frame to its channel, until the socket ends."""
+        data = bytearray(buffer)
+        recv, head, channels, limit = self._sock.recv, codec.HEAD, self._channels, self.frame_max
+        while True:
+            offset, size = 0, len(data)
+            view = memoryview(data)
+            try:
+                while size - offset >= 7:
                     kind, number, length = head.unpack_from(data, offset)
+                    if length + 8 > limit:  # frame_max counts the frame's head and end
+                        raise _Malformed(f"a frame of {length + 8} bytes, above the {limit} agreed")
                     end = offset + 7 + length
                     if end >= size:
                         break
                     if data[end] != codec.FRAME_END:
-                        raise _Malformed(f"a frame from {self.endpoint} does not end with 0xCE")
-                    payload = bytes(data[offset + 7 : end])
+                        raise _Malformed("a frame that does not end with 0xCE")
+                    payload = view[offset + 7 : end].tobytes()
                     offset = end + 1
                     if number == 0:
                         self._on_connection_frame(kind, payload)
@@ -186,29 +219,25 @@ class PamqpConnection:
                         channel = channels.get(number)
                         if channel is not None:
                             channel.on_frame(kind, payload)
-                if offset:
-                    del data[:offset]
-                chunk = recv(READ_SIZE)
-                if not chunk:
-                    raise _Malformed(f"{self.endpoint} closed the connection")
-                self.last_read = time.monotonic()
-                data += chunk
-        except _Malformed as exc:
-            self._lost(None if self._closing else ConnectionLost(str(exc)))
-        except OSError as exc:
-            self._lost(None if self._closing else ConnectionLost(f"reading from {self.endpoint}: {_describe(exc)}"))
-        except codec.DECODING_ERRORS as exc:
-            self._lost(ConnectionLost(f"a frame from {self.endpoint} could not be decoded: {exc}"))
+            finally:
+                view.release()
+            if offset:
+                del data[:offset]
+            chunk = recv(READ_SIZE)
+            if not chunk:
+                raise _Malformed("the broker closed the connection")
+            self.last_read = time.monotonic()
+            data += chunk
 
     def _on_connection_frame(self, kind: int, payload: bytes) -> None:
         if kind == codec.HEARTBEAT:
             return
         if kind != codec.METHOD:
-            raise _Malformed(f"{self.endpoint} sent a content frame on channel 0")
+            raise _Malformed("a content frame on channel 0")
         command = codec.method_frame(payload)
         if isinstance(command, commands.Connection.Close):
             self.send(codec.method(0, 10, 51))
-            self._lost(replies.connection_closed(command.reply_code or 0, command.reply_text or ""))
+            self._lost(replies.connection_closed(command.reply_code or 0, command.reply_text or ""), flush=True)
         elif isinstance(command, commands.Connection.CloseOk):
             self._lost(None)
         elif isinstance(command, commands.Connection.Blocked):
@@ -218,10 +247,10 @@ class PamqpConnection:
 
     def _blocked(self, blocked: bool) -> None:
         report_blocked(self.endpoint, blocked)
-        if self._blocked_timer is not None:
+        if not blocked and self._blocked_timer is not None:
             self._blocked_timer.kill(block=False)
             self._blocked_timer = None
-        if blocked and self._blocked_timeout:
+        if blocked and self._blocked_timeout and self._blocked_timer is None:  # a second block keeps the deadline
             self._blocked_timer = gevent.spawn_later(self._blocked_timeout, self._blocked_too_long)
         for callback in self._on_blocked:
             callback(blocked)
@@ -232,12 +261,16 @@ class PamqpConnection:
 
     def _keep_alive(self) -> None:
         interval = self._heartbeat
-        while not self._closed.ready():
+        while not self._ended:
             gevent.sleep(interval / 2)
             now = time.monotonic()
             if now - self.last_read > 2 * interval:
-                self._lost(ConnectionLost(f"no heartbeat from {self.endpoint} in {2 * interval} s"))
-                return
+                # After a handler blocked the hub, the broker's frames may be waiting unread:
+                # one turn of the hub's I/O first, so that they count.
+                gevent.sleep(0.05)
+                if time.monotonic() - self.last_read > 2 * interval + 0.05:
+                    self._lost(ConnectionLost(f"no heartbeat from {self.endpoint} in {2 * interval} s"))
+                    return
             if now - self.last_write >= interval / 2:
                 self.send(codec.HEARTBEAT_FRAME)
 
@@ -247,23 +280,43 @@ class PamqpConnection:
         """A channel is closed on both sides: its number may be used again."""
         self._channels.pop(number, None)
 
-    def _lost(self, reason: BrokerError | None) -> None:
-        """The connection is over: `reason` is why, or None when this side closed it."""
-        if self._closed.ready():
+    def _lost(self, reason: BrokerError | None, *, flush: bool = False) -> None:
+        """The connection is over: `reason` is why, or None when this side closed it. With
+        `flush`, what is queued (the close-ok answering the broker's close) is written first."""
+        if self._ended:
             return
-        self._closed.set(reason)
+        self._ended = True
+        try:
+            self._tear_down(flush)
+            why = reason or ConnectionLost("closed by this service")
+            channels, self._channels = list(self._channels.values()), {}
+            for channel in channels:
+                _call(channel.connection_lost, why)
+            for callback in self._on_close:
+                _call(callback, why)
+        finally:
+            self._closed.set(reason)  # last: whoever waits for it sees every callback done
+
+    def _tear_down(self, flush: bool) -> None:
+        current = gevent.getcurrent()
+        if self._writer is not current:
+            self._writer.kill(timeout=1)  # dead before anything else is written to the socket
+        if flush and self._outgoing:
+            with contextlib.suppress(OSError, gevent.Timeout), gevent.Timeout(1):
+                self._sock.sendall(b"".join(self._outgoing))
         with contextlib.suppress(OSError):
             self._sock.close()
-        current = gevent.getcurrent()
-        for greenlet in (self._writer, self._reader, self._keeper, self._blocked_timer):
+        for greenlet in (self._reader, self._keeper, self._blocked_timer):
             if greenlet is not None and greenlet is not current:
                 greenlet.kill(block=False)
-        why = reason or ConnectionLost("closed by this service")
-        for channel in list(self._channels.values()):
-            channel.connection_lost(why)
-        self._channels.clear()
-        for callback in self._on_close:
-            callback(why)
+
+
+def _call(callback: Callable[[BrokerError], None], why: BrokerError) -> None:
+    """A close callback, whose failure is logged and stops neither the others nor the close."""
+    try:
+        callback(why)
+    except Exception:
+        log.exception("a close callback failed: %r", callback)
 
 
 class _Malformed(Exception):
@@ -330,6 +383,8 @@ def _refusal(exc: _Handshake, settings: ConnectionSettings) -> BrokerError:
             f"{where}: the broker refused access to vhost {settings.vhost!r} "
             "(it does not exist, or the user has no permission on it)"
         )
+    if exc.step == "mechanism":
+        return AccessRefused(f"{where}: {exc.text}")
     if exc.code is not None:
         return replies.connection_closed(exc.code, exc.text, where)
     return BrokerUnreachable(f"{where}: the broker closed the connection during the AMQP handshake ({exc.step})")
@@ -350,7 +405,7 @@ class _Handshaker:
             start = self._expect(commands.Connection.Start, "protocol")
             if b"PLAIN" not in (start.mechanisms or b"").split() and "PLAIN" not in str(start.mechanisms).split():
                 raise _Handshake(
-                    "protocol", 504, f"the broker does not offer PLAIN authentication ({start.mechanisms})"
+                    "mechanism", 504, f"the broker does not offer PLAIN authentication ({start.mechanisms})"
                 )
             response = b"\x00" + settings.username.encode() + b"\x00" + settings.password.encode()
             self._sock.sendall(
