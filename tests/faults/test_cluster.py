@@ -173,8 +173,11 @@ def after(times: list[float], moment: float) -> float | None:
 def test_9_the_node_the_service_is_on_goes_away(project, services, cluster: Cluster, cluster_vhost: str, how) -> None:
     built = project(CONFIG)
     ids = [f"{how}-{n:05d}" for n in range(MESSAGES)]
-    # 10 instances, 5 ms a message: at most 2,000 a second, so the fault comes mid-stream.
-    service, node = start(built, services, cluster, cluster_vhost, ids, headers={"sleep": "0.005"})
+    # 10 instances, 5 ms a message (10 ms when the node is stopped: stopping a node takes seconds
+    # on a loaded machine, a SIGKILL none): at most 2,000 (1,000) a second, so the fault comes
+    # mid-stream, with 17,000 messages still to do.
+    pause = "0.01" if how == "stop" else "0.005"
+    service, node = start(built, services, cluster, cluster_vhost, ids, headers={"sleep": pause})
     resume, note = node_lost(cluster, cluster_vhost, built, service, node, how)
     wait_until(lambda: set(ids) <= set(done(built)), timeout=180, message="every id processed after the failover")
     assert service.stop() == 0

@@ -12,7 +12,7 @@ import pytest
 
 from .harness import Project, channel, drain, queue_depth, rabbitmqctl, wait_until
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_transport]
 
 # Written beside workers.py in the project: finishes out of order (each message sleeps as its
 # headers say), and answers as its headers say, recording what it did.

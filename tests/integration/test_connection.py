@@ -33,6 +33,7 @@ def connections(vhost: str) -> list[dict[str, str]]:
     return [{"vhost": vhost, **row} for row in rows]
 
 
+@pytest.mark.each_transport
 def test_a_url_with_several_hosts_connects_to_one_that_answers(project, services, vhost) -> None:
     built = build(project)
     hosts = "127.0.0.1:1,127.0.0.1:5672"  # port 1 refuses; the hosts are tried in random order
@@ -56,6 +57,7 @@ def test_a_vhost_with_a_slash_is_percent_encoded_in_the_url(project, services) -
         rabbitmqctl("delete_vhost", vhost)
 
 
+@pytest.mark.each_transport
 def test_separate_variables_and_heartbeat_precedence(project, services, vhost) -> None:
     built = build(project)
     environment = {
@@ -116,6 +118,7 @@ def test_a_password_never_reaches_the_logs_or_the_artifact(project, services, vh
         rabbitmqctl("delete_user", user)
 
 
+@pytest.mark.each_transport
 def test_wrong_credentials_exit_3_at_once(project, services, vhost) -> None:
     built = build(project)
     service = built.service(None, RABBITMQ_URL=url(vhost, password="not-the-password"))
@@ -126,6 +129,7 @@ def test_wrong_credentials_exit_3_at_once(project, services, vhost) -> None:
     assert "the broker refused the credentials of user 'guest'" in service.log
 
 
+@pytest.mark.each_transport
 def test_a_missing_vhost_exits_3_at_once(project, services, broker) -> None:
     built = build(project)
     service = built.service(None, RABBITMQ_URL=url(f"no-such-vhost-{uuid.uuid4().hex[:6]}"))
@@ -156,6 +160,7 @@ def test_an_unreachable_broker_is_retried_for_startup_timeout_then_exit_3(projec
         ({"RABBITMQ_HEARTBEAT": "²"}, "RABBITMQ_HEARTBEAT: '²' is not a number of seconds"),
         ({"RABBITMQ_URL": "amqps://127.0.0.1/?cafile=/no/such/ca.pem"}, "cafile in RABBITMQ_URL: '/no/such/ca.pem'"),
         ({"RABBITMQ_URL": "amqp://h1:5673,h2/"}, "some hosts have a port and others do not"),
+        ({"DISPATCHER_TRANSPORT": "kombu"}, "DISPATCHER_TRANSPORT='kombu' is not a transport: use one of pamqp, pika"),
     ],
 )
 def test_every_bad_setting_is_one_line_and_exit_2(project, broker, environment, expected) -> None:
@@ -166,6 +171,7 @@ def test_every_bad_setting_is_one_line_and_exit_2(project, broker, environment, 
     assert len(lines) == 1 and expected in lines[0] and " ERROR " in lines[0], service.log
 
 
+@pytest.mark.each_transport
 def test_a_tls_handshake_that_cannot_succeed_exits_3_at_once(project, broker) -> None:
     """amqps:// against the plain AMQP port: retrying cannot fix it, so no waiting out startup_timeout."""
     built = build(project, startup_timeout=60)

@@ -93,6 +93,7 @@ def test_answering_twice_raises_a_clear_error_and_the_message_stays_acked(projec
     assert queue_depth(vhost, "work") == 0 and not built.events("raise")
 
 
+@pytest.mark.each_transport
 def test_msg_carries_bytes_headers_properties_and_delivery_info(project, services, vhost) -> None:
     built = start(project, services, vhost)
     with channel(vhost) as ch:

@@ -273,6 +273,7 @@ queues:
 """
 
 
+@pytest.mark.each_transport
 def test_readyz_fails_while_the_broker_blocks_the_publishing_connection(project, services, vhost) -> None:
     port = free_port()
     built = project(RELAY)

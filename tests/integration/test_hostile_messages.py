@@ -116,6 +116,7 @@ def built(project: Any) -> Project:
     return project(CONFIG)  # type: ignore[no-any-return]
 
 
+@pytest.mark.each_transport
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     hostile=st.lists(HOSTILE, min_size=2, max_size=6),

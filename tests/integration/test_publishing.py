@@ -8,7 +8,7 @@ import pytest
 
 from .harness import channel, connections, drain, publish, queue_depth, wait_until
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_transport]
 
 CONFIG = """
 consumers:

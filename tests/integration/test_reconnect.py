@@ -44,6 +44,7 @@ def processed(built) -> set[str]:  # type: ignore[no-untyped-def]
     return {event["body"] for event in built.events("end")}
 
 
+@pytest.mark.each_transport
 def test_a_forced_close_is_survived_and_no_message_is_lost(project, services, vhost) -> None:
     built = project(CONFIG)
     service = built.service(vhost).wait_ready()

@@ -11,7 +11,7 @@ import pytest
 from .harness import wait_until
 from .tls_broker import TlsBroker, start_tls_broker
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.each_transport]
 
 CONFIG = """
 consumers:

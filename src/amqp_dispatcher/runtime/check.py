@@ -98,8 +98,8 @@ def _contract_problems(service: LiveService) -> Iterator[str]:
 
 def _environment_problems(service: LiveService, environ: Mapping[str, str]) -> Iterator[str]:
     """The settings the service reads from the environment at start (connection, endpoint,
-    processes), read as it will read them: a wrong one is found before the service starts."""
-    from . import processes, worker
+    processes, transport), read as it will read them: a wrong one is found before the service starts."""
+    from . import processes, transports, worker
     from .endpoint import listen_address
     from .settings import from_environment
 
@@ -108,6 +108,7 @@ def _environment_problems(service: LiveService, environ: Mapping[str, str]) -> I
         lambda: listen_address(environ, service.http),
         lambda: processes.wanted(service.processes, environ),
         lambda: worker.from_environment(environ),
+        lambda: transports.name_from_environment(environ),
     ):
         try:
             read()

@@ -1,4 +1,4 @@
-"""Which transport reaches the broker: `DISPATCHER_TRANSPORT`, pika (the default) or pamqp.
+"""Which transport reaches the broker: `DISPATCHER_TRANSPORT`, pamqp (the default) or pika.
 
 Owns the choice, read from the environment, and the one place that imports a transport for
 the broker a command names; a value that is not a transport's name is a ConfigurationError
@@ -13,8 +13,8 @@ from .errors import ConfigurationError
 from .transport import Transport
 
 VARIABLE = "DISPATCHER_TRANSPORT"
-NAMES = ("pika", "pamqp")
-DEFAULT = "pika"
+NAMES = ("pamqp", "pika")
+DEFAULT = "pamqp"
 
 
 def name_from_environment(environ: Mapping[str, str]) -> str:
