@@ -2,13 +2,14 @@
 
 Owns the benchmark's vhost, filling and emptying queues with plain pika, building the
 dispatcher's project with dispatcher-build, and starting either side (the generated service,
-or bench/bare_loop.py) with the same queue, prefetch and message count, then waiting for the
-Probe's result file.
+bench/bare_loop.py, or another framework's worker for bench/comparison.py) with the same
+queue, prefetch and message count, then waiting for the Probe's result file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -55,12 +57,21 @@ class Broker:
 
     def fill(self, queue: str, count: int, size: int = 200) -> None:
         """`count` transient messages of `size` bytes, then wait until the broker holds them all."""
-        body = b"x" * size
+        self.publish(queue, itertools.repeat(b"x" * size, count))
+        self.wait_until_held(queue, count)
+
+    def publish(self, queue: str, bodies: Iterable[bytes]) -> None:
+        """Transient messages through the default exchange, one per body."""
         connection = self.connection()
         channel = connection.channel()
-        for _ in range(count):
+        for body in bodies:
             channel.basic_publish("", queue, body)
-        deadline = time.monotonic() + 60
+        connection.close()
+
+    def wait_until_held(self, queue: str, count: int, timeout: float = 60) -> None:
+        connection = self.connection()
+        channel = connection.channel()
+        deadline = time.monotonic() + timeout
         while channel.queue_declare(queue, passive=True).method.message_count < count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the broker did not take {count} messages into {queue}")
@@ -71,6 +82,15 @@ class Broker:
         connection = self.connection()
         for queue in queues:
             connection.channel().queue_purge(queue)
+        connection.close()
+
+    def delete(self, queues: Iterable[str] = (), exchanges: Iterable[str] = ()) -> None:
+        """Remove what a run declared (a name that is not there is skipped)."""
+        connection = self.connection()
+        for queue in queues:
+            connection.channel().queue_delete(queue)
+        for exchange in exchanges:
+            connection.channel().exchange_delete(exchange)
         connection.close()
 
 
@@ -139,8 +159,9 @@ class Subject:
         deadline = time.monotonic() + timeout
         while not self.result_file.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
+                output = self.output()[-3000:]  # before stop() closes the log
                 self.stop()
-                raise RuntimeError(f"{self.process.args} produced no result:\n{self.output()[-3000:]}")
+                raise RuntimeError(f"{self.process.args} produced no result:\n{output}")
             time.sleep(0.02)
         result: dict[str, Any] = json.loads(self.result_file.read_text())
         return result
@@ -157,8 +178,9 @@ class Subject:
             if sum(part["count"] for part in parts) >= self.count:
                 break
             if self.process.poll() is not None or time.monotonic() > deadline:
+                output = self.output()[-3000:]
                 self.stop()
-                raise RuntimeError(f"{self.process.args} counted too few messages:\n{self.output()[-3000:]}")
+                raise RuntimeError(f"{self.process.args} counted too few messages:\n{output}")
             time.sleep(0.05)
         return {
             "count": sum(part["count"] for part in parts),

@@ -1,14 +1,17 @@
-"""The benchmark scenarios. Each returns Figures: ours, the bare pika loop's, the ratio, the target.
+"""The benchmark scenarios. Each returns Figures: ours, the other side's, the ratio, the target.
 
-Both sides run in fresh processes on the same vhost, alternating A B A B over the rounds, and
-each figure is the median of its rounds: on a shared 2-core machine absolute numbers mean
-little, ratios measured side by side mean a lot.
+The other side is the bare pika loop, unless the scenario says otherwise (the theoretical
+figure in 2, the same service configured otherwise in 8 and 9, another framework in 10). Both
+sides run in fresh processes on the same vhost, alternating A B A B over the rounds, and each
+figure is the median of its rounds: on a shared 2-core machine absolute numbers mean little,
+ratios measured side by side mean a lot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import socket
 import statistics
 import sys
@@ -21,7 +24,9 @@ from typing import Any
 
 import pika
 
-from . import build_time, layer
+from amqp_dispatcher.runtime import transports
+
+from . import build_time, comparison, frameworks, layer
 from .harness import Broker, Project, Subject
 
 
@@ -31,7 +36,7 @@ class Figure:
     label: str
     unit: str
     ours: float
-    bare: float | None  # the bare pika loop, or the theoretical figure
+    bare: float | None  # the other side: the bare pika loop, the theoretical figure, or as the label says
     target: str
     met: bool | None
 
@@ -40,7 +45,7 @@ class Figure:
         return self.ours / self.bare if self.bare else None
 
     def line(self) -> str:
-        versus = f" (bare: {_num(self.bare)} {self.unit}, ratio {self.ratio:.2f})" if self.bare else ""
+        versus = f" (against: {_num(self.bare)} {self.unit}, ratio {self.ratio:.2f})" if self.bare else ""
         verdict = "" if self.met is None else (" ok" if self.met else " MISSED")
         return f"{self.scenario} {self.label}: {_num(self.ours)} {self.unit}{versus}; target {self.target}:{verdict}"
 
@@ -64,10 +69,11 @@ class Size:
     publish_messages: int
     idle_seconds: float
     cpu_messages: int
+    framework_messages: int  # scenario 10, per side and round: the other frameworks take 5 to 10 times as long
 
 
-FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0, 4000)
-QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0, 300)
+FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0, 4000, 20_000)
+QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0, 300, 300)
 
 
 def _config(consumer: str, *, count: int, prefetch: int, queues: int = 1, extra: str = "") -> str:
@@ -371,6 +377,59 @@ def processes(broker: Broker, size: Size) -> list[Figure]:
     return figures
 
 
+def other_frameworks(broker: Broker, size: Size) -> list[Figure]:
+    """Scenario 10: the same pre-filled workload through FastStream, dramatiq and Celery, each
+    against our service in the same run, alternating; no-op handlers, acks after the handler,
+    the same concurrency and prefetch on every side (comparison.py has each one's settings). A
+    framework that is not installed is skipped, with the extra that installs it."""
+    broker.declare("bench-in", "bench-out")
+    project = Project(_config("NoOp", count=frameworks.CONCURRENCY, prefetch=frameworks.PREFETCH))
+    figures = []
+    try:
+        for framework in comparison.FRAMEWORKS:
+            if framework.is_installed():
+                figures += _against_framework(broker, size, project, framework)
+            else:
+                hint = f"pip install -e '.[{framework.extra}]' (scripts/bench installs it)"
+                print(f"10 {framework.name}: skipped, not installed: {hint}", flush=True)
+    finally:
+        project.remove()
+    return figures
+
+
+def _against_framework(broker: Broker, size: Size, project: Project, framework: comparison.Framework) -> list[Figure]:
+    n = size.framework_messages
+    ours = functools.partial(_consume, broker, functools.partial(Subject.dispatcher, project, broker, n), "bench-in", n)
+    try:
+        mine, theirs = _alternate(size.rounds, ours, functools.partial(_run_framework, broker, framework, n))
+    finally:
+        framework.remove(broker)
+    # The transport changes our figures the most (DISPATCHER_TRANSPORT reaches the service through
+    # the environment, as it would in production), so the label says which one ran.
+    transport = transports.name_from_environment(os.environ)
+    label = (
+        f"against {framework.name} {framework.version()}: consume+ack, "
+        f"{frameworks.CONCURRENCY} handlers, prefetch {frameworks.PREFETCH}, ours on {transport}"
+    )
+    rate, their_rate = statistics.median(map(_rate, mine)), statistics.median(map(_rate, theirs))
+    cpu, their_cpu = statistics.median(map(_cpu_per_message, mine)), statistics.median(map(_cpu_per_message, theirs))
+    return [
+        Figure("10", label, "msg/s", rate, their_rate, "≥ 1×", rate >= their_rate),
+        Figure("10", label, "µs CPU/msg", cpu, their_cpu, "≤ 1×", cpu <= their_cpu),
+    ]
+
+
+def _run_framework(broker: Broker, framework: comparison.Framework, count: int) -> dict[str, Any]:
+    """One round of the framework's side: its workload published its way, then a fresh worker."""
+    framework.fill(broker, count)
+    run = framework.start(broker, count)
+    try:
+        return run.result()
+    finally:
+        run.stop()
+        broker.purge(framework.queue)
+
+
 class _Scraper:
     """Reads /metrics every 0.1 s from a thread, as long as the block runs."""
 
@@ -414,6 +473,7 @@ SCENARIOS: dict[str, Callable[[Broker, Size], list[Figure]]] = {
     "7": idle,
     "8": metrics_cost,
     "9": processes,
+    "10": other_frameworks,
 }
 
 
