@@ -49,13 +49,13 @@ def pika_table(table: dict[str, Any]) -> bytes:
     return b"".join(pieces)
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(tables)
 def test_a_table_is_the_same_bytes_as_pika_writes(table: dict[str, Any]) -> None:
     assert codec.encode_table(table) == pika_table(table)
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(tables)
 def test_a_table_reads_back_as_pika_reads_it(table: dict[str, Any]) -> None:
     encoded = pika_table(table)
@@ -107,7 +107,7 @@ def pika_properties(values: dict[str, Any]) -> bytes:
     return b"".join(pika.BasicProperties(**values).encode())
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(properties)
 def test_properties_are_written_as_pika_writes_them_and_read_back_whole(values: dict[str, Any]) -> None:
     encoded = codec.encode_properties(values)
