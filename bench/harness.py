@@ -133,8 +133,10 @@ class Subject:
         self.process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
 
     @classmethod
-    def dispatcher(cls, project: Project, broker: Broker, count: int) -> Subject:
-        return cls([sys.executable, "-m", "service"], project.root, broker, count)
+    def dispatcher(cls, project: Project, broker: Broker, count: int, transport: str | None = None) -> Subject:
+        """The generated service; on the transport named (DISPATCHER_TRANSPORT), or the default."""
+        env = {"DISPATCHER_TRANSPORT": transport} if transport else None
+        return cls([sys.executable, "-m", "service"], project.root, broker, count, env)
 
     @classmethod
     def bare(cls, mode: str, queue: str, prefetch: int, broker: Broker, count: int) -> Subject:

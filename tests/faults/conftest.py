@@ -9,7 +9,9 @@ through a restart.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import platform
 import subprocess
@@ -24,6 +26,8 @@ from tests.integration.conftest import _broker_answers, broker, project, service
 
 # Where the run's figures go; scripts/reliability_page.py copies them into docs/reliability.md.
 RESULTS = ROOT / "build" / "reliability.json"
+# Rows written this long before are an earlier run's, replaced rather than kept.
+_SAME_RUN = 3600
 _RESULTS: list[Summary] = []
 
 
@@ -117,13 +121,21 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
     if not _RESULTS:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "date": datetime.date.today().isoformat(),
-        "python": platform.python_version(),
-        "rabbitmq": _rabbitmq_version(),
-        "rows": {summary.number: summary.row() for summary in _RESULTS},
-    }
-    RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    # Several pytest processes (scripts/test runs the suite in parallel workers, then the
+    # scenarios that restart the system broker alone) each add their rows to the same file.
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = {}
+        if RESULTS.exists() and time.time() - RESULTS.stat().st_mtime < _SAME_RUN:
+            with contextlib.suppress(ValueError, KeyError):
+                rows = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+        document = {
+            "date": datetime.date.today().isoformat(),
+            "python": platform.python_version(),
+            "rabbitmq": _rabbitmq_version(),
+            "rows": rows | {summary.number: summary.row() for summary in _RESULTS},
+        }
+        RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def _rabbitmq_version() -> str:

@@ -30,7 +30,8 @@ from tests.integration.harness import (
 from .conftest import account
 from .proxy import BlackholeProxy
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+# serial: scenario 1 restarts the system broker, which every other test shares.
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.serial]
 
 
 def tally_config(*, count: int = 10, prefetch: int = 100, extra: str = "", policy: str = "") -> str:

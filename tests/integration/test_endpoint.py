@@ -274,6 +274,7 @@ queues:
 
 
 @pytest.mark.each_transport
+@pytest.mark.serial  # a memory alarm blocks every publisher on the system broker
 def test_readyz_fails_while_the_broker_blocks_the_publishing_connection(project, services, vhost) -> None:
     port = free_port()
     built = project(RELAY)
