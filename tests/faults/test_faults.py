@@ -30,8 +30,7 @@ from tests.integration.harness import (
 from .conftest import account
 from .proxy import BlackholeProxy
 
-# serial: scenario 1 restarts the system broker, which every other test shares.
-pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.serial]
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def tally_config(*, count: int = 10, prefetch: int = 100, extra: str = "", policy: str = "") -> str:
@@ -102,6 +101,7 @@ def connection_pids(vhost: str) -> list[str]:
     return [row["pid"] for row in connections(vhost, "pid")]
 
 
+@pytest.mark.serial  # it restarts the system broker, which every other test shares
 def test_1_broker_restart_mid_stream(project, services, vhost) -> None:
     built = project(tally_config(count=10, prefetch=200))
     ids = [f"restart-{n:05d}" for n in range(20_000)]
