@@ -232,3 +232,9 @@ def test_floats_received_are_written_back_as_they_came(single: float, double: fl
     assert codec.encode_table(decoded) == table
     with pytest.raises(codec.Unencodable):
         codec.encode_table({"f": float(decoded["f"])})
+
+
+def test_an_enum_property_is_sent_as_its_value_as_pika_sends_it() -> None:
+    assert codec.encode_properties({"delivery_mode": pika.DeliveryMode.Persistent}) == pika_properties(
+        {"delivery_mode": pika.DeliveryMode.Persistent}
+    )
