@@ -1,14 +1,17 @@
 """Coalesced acknowledgements (runtime/acks.py): the frames settle exactly what the service
-answered, each tag once, never one it did not answer, whatever the order of deliveries and answers."""
+answered, each tag once, never one it did not answer, whatever the order of deliveries and
+answers; and a channel's held acks leave at the hub's next turn, or at once when half the
+prefetch window waits, and never after the channel closed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import gevent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amqp_dispatcher.runtime.acks import AckCoalescer, Frame
+from amqp_dispatcher.runtime.acks import AckCoalescer, Frame, HeldAcks
 
 
 @dataclass
@@ -165,3 +168,92 @@ def test_any_interleaving_settles_exactly_what_was_answered(data: st.DataObject)
     assert ours == answered
     unanswered = {tag for tag in range(1, count + 1) if arrivals[tag - 1] != "rejected by pika"} - set(answered)
     assert broker.unacked == unanswered
+
+
+class WritingChannel(HeldAcks):
+    """The settling half of a channel, writing its frames to a list, as both transports do to the wire."""
+
+    def __init__(self, prefetch_count: int) -> None:
+        self._hold_acks()
+        self._ack_window(prefetch_count)
+        self.open = True
+        self.written: list[Frame] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self.open
+
+    def _send(self, frames: list[Frame]) -> bool:
+        self.written.extend(frames)
+        return True
+
+    def deliver(self, *tags: int) -> None:
+        for tag in tags:
+            self._acks.delivered(tag)
+
+    def close(self) -> None:
+        self.open = False
+        self._acks.forget()
+
+
+def test_held_acks_leave_as_one_frame_at_the_hubs_next_turn() -> None:
+    channel = WritingChannel(prefetch_count=100)
+    channel.deliver(1, 2, 3)
+    assert all(channel.settle(tag, "ack") for tag in (1, 2, 3))
+    assert channel.written == []
+    gevent.sleep(0)
+    assert channel.written == [Frame("ack", 3, multiple=True)]
+
+
+def test_half_the_prefetch_window_waiting_leaves_without_waiting_for_the_hub() -> None:
+    channel = WritingChannel(prefetch_count=4)
+    channel.deliver(1, 2, 3)
+    channel.settle(1, "ack")
+    assert channel.written == []
+    channel.settle(2, "ack")
+    assert channel.written == [Frame("ack", 2, multiple=True)]
+
+
+def test_a_nack_leaves_at_once_after_the_acks_waiting() -> None:
+    channel = WritingChannel(prefetch_count=100)
+    channel.deliver(1, 2)
+    channel.settle(1, "ack")
+    channel.settle(2, "nack", requeue=True)
+    assert channel.written == [Frame("ack", 1), Frame("nack", 2, requeue=True)]
+
+
+def test_acks_held_when_the_channel_closes_are_never_written() -> None:
+    channel = WritingChannel(prefetch_count=100)
+    channel.deliver(1, 2)
+    assert channel.settle(1, "ack")
+    channel.close()
+    gevent.sleep(0)
+    assert channel.written == []
+    assert channel.settle(2, "ack") is False
+    assert channel.settle(2, "reject") is False
+    channel.flush()
+    assert channel.written == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_channel_settles_what_was_answered_whatever_the_hubs_turns(data: st.DataObject) -> None:
+    count = data.draw(st.integers(1, 30), label="deliveries")
+    channel = WritingChannel(prefetch_count=data.draw(st.integers(0, 20), label="prefetch"))
+    broker = BrokerChannel()
+    channel.deliver(*range(1, count + 1))
+    broker.unacked.update(range(1, count + 1))
+    answered: dict[int, str] = {}
+    for tag in data.draw(st.permutations(range(1, count + 1)), label="order"):
+        how = data.draw(ANSWERS, label=f"answer {tag}")
+        if how is not None:
+            channel.settle(tag, how, requeue=False)
+            answered[tag] = how
+        if data.draw(st.booleans(), label="the hub turns"):
+            gevent.sleep(0)
+        broker.receive(channel.written)
+        channel.written.clear()
+        assert all(answered.get(tag) == how for tag, how in broker.settled.items())
+    gevent.sleep(0)
+    broker.receive(channel.written)
+    assert broker.settled == answered

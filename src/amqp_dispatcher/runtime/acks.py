@@ -4,8 +4,10 @@ Owns the delivery tags a channel has delivered and not yet settled on the wire, 
 service's answers into the fewest frames that settle exactly those: a run of acked tags with
 no unanswered tag below it becomes one basic.ack with multiple=true for its highest tag; an
 acked tag above a gap (a delivery still in a handler, or never answered) goes alone; a nack or
-reject first sends the acks waiting, then goes alone. Pure: knows nothing of pika, greenlets
-or when to flush (channel.py decides that).
+reject first sends the acks waiting, then goes alone. `AckCoalescer` decides which frames and
+is pure; `HeldAcks`, the settling half of both AMQP transports' channels, decides when: at
+the hub's next turn, or as soon as half the prefetch window waits. Knows nothing of AMQP
+libraries or of how a channel writes its frames.
 
 Why multiple=true is safe: it settles every tag up to its own that is still unacknowledged on
 that channel, so it is sent only across tags this class has seen delivered, each of them acked
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from collections import deque
 from typing import NamedTuple
+
+import gevent
 
 from .transport import Settlement
 
@@ -138,3 +142,61 @@ class AckCoalescer:
     def __repr__(self) -> str:
         mode = "coalescing" if self._tracking else "one by one"
         return f"<AckCoalescer {mode} floor={self._floor} waiting={len(self._acked)} unsettled={len(self._order)}>"
+
+
+class HeldAcks:
+    """The settling half of a transport's Channel: acks held back, then sent as few frames.
+
+    A channel mixes it in, calls `_hold_acks()` when it is made and `_ack_window()` when its
+    prefetch is set, tells `_acks.delivered` every tag in the order they arrive and
+    `_acks.forget()` when it closes, and provides `is_open` and `_send`.
+    """
+
+    _acks: AckCoalescer
+    _flush_scheduled: bool
+
+    def _hold_acks(self) -> None:
+        self._acks = AckCoalescer()
+        self._flush_scheduled = False
+        self._run_callback = gevent.get_hub().loop.run_callback
+
+    def _ack_window(self, prefetch_count: int) -> None:
+        """Acks held back count against the window: half of it waiting is sent without waiting more."""
+        self._acks.threshold = max(1, prefetch_count // 2) if prefetch_count else DEFAULT_THRESHOLD
+
+    @property
+    def is_open(self) -> bool:
+        raise NotImplementedError
+
+    def _send(self, frames: list[Frame]) -> bool:
+        """Write these frames; False when they could not be (the channel closed under them)."""
+        raise NotImplementedError
+
+    def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
+        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed.
+
+        An ack waits for the hub's next turn, or until half the prefetch window waits, so that a
+        run of acks goes as one basic.ack with multiple=true; if the channel closes meanwhile it
+        is never sent, and the broker requeues the message, as for an ack lost on the wire. A
+        nack or reject goes at once, after the acks waiting.
+        """
+        if not self.is_open:
+            return False
+        acks = self._acks
+        if how != "ack":
+            return self._send(acks.answer(how, delivery_tag, requeue=requeue))
+        if acks.ack(delivery_tag):
+            return self._send(acks.flush())
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._run_callback(self._flush_in_hub)
+        return True
+
+    def flush(self) -> None:
+        """Send the acks waiting now (before a cancel or a close); nothing once the channel has closed."""
+        if self.is_open:
+            self._send(self._acks.flush())
+
+    def _flush_in_hub(self) -> None:
+        self._flush_scheduled = False
+        self.flush()

@@ -96,6 +96,33 @@ class Message:
         return f"<Message {len(self.body)} bytes from {self.delivery_info.get('exchange')!r} {self.routing_key!r}>"
 
 
+class FromMethod(Message):
+    """A Message over the method frame it came with (basic.deliver or basic.get-ok, as a
+    transport decoded it: anything with exchange, routing_key, delivery_tag and redelivered,
+    and consumer_tag unless it was got): the delivery_info dict is built only when a consumer
+    reads it. Each transport's subclass sets body, _method, _properties and _delivery_info."""
+
+    __slots__ = ("_method",)
+    _method: Any
+
+    @property
+    def delivery_info(self) -> dict[str, Any]:
+        if self._delivery_info is None:
+            method = self._method
+            self._delivery_info = {
+                "exchange": method.exchange,
+                "routing_key": method.routing_key,
+                "delivery_tag": method.delivery_tag,
+                "redelivered": method.redelivered,
+                "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
+            }
+        return self._delivery_info
+
+    @property
+    def delivery_tag(self) -> int:
+        return int(self._method.delivery_tag)
+
+
 def encode_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
     """Publish properties as AMQP carries them: expiration as text, timestamp as whole seconds."""
     encoded = dict(properties)

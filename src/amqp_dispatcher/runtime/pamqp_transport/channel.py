@@ -23,7 +23,7 @@ import gevent.lock
 from pamqp import commands
 
 from .. import replies
-from ..acks import DEFAULT_THRESHOLD, AckCoalescer, Frame
+from ..acks import Frame, HeldAcks
 from ..errors import (
     BrokerError,
     ConnectionLost,
@@ -33,9 +33,9 @@ from ..errors import (
     PublishUnencodable,
 )
 from ..logs import TRANSPORT, get_logger
-from ..message import Message, Undecodable
+from ..message import FromMethod, Undecodable
 from ..spec import Binding, Exchange, Queue
-from ..transport import CloseCallback, Delivery, DeliveryCallback, Settlement
+from ..transport import CloseCallback, Delivery, DeliveryCallback
 from . import codec
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class _Consumer:
         self.on_cancel = on_cancel
 
 
-class PamqpChannel:
+class PamqpChannel(HeldAcks):
     """An open channel; RPCs wait for their answer, settling never waits."""
 
     def __init__(self, number: int, connection: PamqpConnection) -> None:
@@ -85,9 +85,7 @@ class PamqpChannel:
         self._undecodable: Undecodable | None = None
         self._body: list[bytes] | None = None  # None: no header yet
         self._remaining = 0
-        self._acks = AckCoalescer()
-        self._flush_scheduled = False
-        self._loop = gevent.get_hub().loop
+        self._hold_acks()
 
     @property
     def number(self) -> int:
@@ -106,8 +104,7 @@ class PamqpChannel:
 
     def qos(self, prefetch_count: int) -> None:
         self._rpc(codec.method(self._number, 60, 10, struct.pack(">IHB", 0, prefetch_count, 0)), "setting the prefetch")
-        # Acks held back count against the window: half of it waiting is sent without waiting more.
-        self._acks.threshold = max(1, prefetch_count // 2) if prefetch_count else DEFAULT_THRESHOLD
+        self._ack_window(prefetch_count)
 
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
         """Start consuming; `on_delivery` runs in the reader greenlet for each message and must not block."""
@@ -141,49 +138,18 @@ class PamqpChannel:
             log.debug("cancelling %s: %s", consumer_tag, exc)
         del consumer
 
-    def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
-        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed.
-
-        An ack waits for the hub's next turn, or until half the prefetch window waits, so that a
-        run of acks goes as one basic.ack with multiple=true; if the channel closes meanwhile it
-        is never sent, and the broker requeues the message, as for an ack lost on the wire. A
-        nack or reject goes at once, after the acks waiting.
-        """
-        if not self._open:
-            return False
-        acks = self._acks
-        if how != "ack":
-            self._send(acks.answer(how, delivery_tag, requeue=requeue))
-            return True
-        if acks.ack(delivery_tag):
-            self._send(acks.flush())
-            return True
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.run_callback(self._flush_in_hub)
-        return True
-
-    def flush(self) -> None:
-        """Send the acks waiting now (before a cancel or a close); nothing once the channel has closed."""
-        if self._open:
-            self._send(self._acks.flush())
-
-    def _flush_in_hub(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
-
-    def _send(self, frames: list[Frame]) -> None:
-        if not frames:
-            return
-        number = self._number
-        self._send_bytes(
-            b"".join(
-                codec.ack(number, tag, multiple)
-                if how == "ack"
-                else (codec.nack if how == "nack" else codec.reject)(number, tag, requeue)
-                for how, tag, multiple, requeue in frames
+    def _send(self, frames: list[Frame]) -> bool:
+        if frames:
+            number = self._number
+            self._send_bytes(
+                b"".join(
+                    codec.ack(number, tag, multiple)
+                    if how == "ack"
+                    else (codec.nack if how == "nack" else codec.reject)(number, tag, requeue)
+                    for how, tag, multiple, requeue in frames
+                )
             )
-        )
+        return True  # queued for the writer: once the connection is lost, the broker requeues
 
     def declare_exchange(self, exchange: Exchange) -> None:
         flags = codec.bits(exchange.passive, exchange.durable, exchange.auto_delete, exchange.internal, False)
@@ -416,33 +382,16 @@ class PamqpChannel:
         return None if type(answer) is commands.Basic.GetEmpty else answer
 
 
-class _Delivered(Message):
+class _Delivered(FromMethod):
     """A Message over the frames as read: the delivery_info dict is built only when a consumer reads it."""
 
-    __slots__ = ("_method",)
+    __slots__ = ()
 
     def __init__(self, method: codec.Deliver | codec.GetOk, properties: dict[str, Any], body: bytes) -> None:
         self.body = body
         self._method = method
         self._properties = properties
         self._delivery_info = None
-
-    @property
-    def delivery_info(self) -> dict[str, Any]:
-        if self._delivery_info is None:
-            method = self._method
-            self._delivery_info = {
-                "exchange": method.exchange,
-                "routing_key": method.routing_key,
-                "delivery_tag": method.delivery_tag,
-                "redelivered": method.redelivered,
-                "consumer_tag": method.consumer_tag,  # None for basic.get
-            }
-        return self._delivery_info
-
-    @property
-    def delivery_tag(self) -> int:
-        return int(self._method.delivery_tag or 0)
 
 
 def wait(

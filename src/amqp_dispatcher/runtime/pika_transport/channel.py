@@ -22,7 +22,7 @@ import pika.exceptions
 import pika.frame
 import pika.spec
 
-from ..acks import DEFAULT_THRESHOLD, AckCoalescer, Frame
+from ..acks import Frame, HeldAcks
 from ..errors import (
     BrokerError,
     ConnectionLost,
@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..logs import TRANSPORT, get_logger
 from ..spec import Binding, Exchange, Queue
-from ..transport import CloseCallback, Delivery, DeliveryCallback, Settlement
+from ..transport import CloseCallback, Delivery, DeliveryCallback
 from .frames import delivery
 from .translate import ENCODING_ERRORS, describe, translate
 
@@ -53,7 +53,7 @@ class _NoAnswer(ConnectionLost):
     """The broker did not answer an RPC in time: the connection is as good as lost."""
 
 
-class PikaChannel:
+class PikaChannel(HeldAcks):
     """An open channel; RPCs wait for their answer, settling never waits."""
 
     def __init__(self, raw: pika.channel.Channel, connection: PikaConnection) -> None:
@@ -65,9 +65,7 @@ class PikaChannel:
         self._confirm: gevent.event.AsyncResult[_Confirm] | None = None
         self._returned: tuple[int, str] | None = None
         self._getting: gevent.event.AsyncResult[Delivery | None] | None = None
-        self._acks = AckCoalescer()
-        self._flush_scheduled = False
-        self._loop = gevent.get_hub().loop
+        self._hold_acks()
         raw.add_on_close_callback(self._closed_by_pika)
 
     @property
@@ -83,8 +81,7 @@ class PikaChannel:
 
     def qos(self, prefetch_count: int) -> None:
         self._rpc(self._raw.basic_qos, "setting the prefetch", prefetch_count=prefetch_count)
-        # Acks held back count against the window: half of it waiting is sent without waiting more.
-        self._acks.threshold = max(1, prefetch_count // 2) if prefetch_count else DEFAULT_THRESHOLD
+        self._ack_window(prefetch_count)
 
     def consume(self, queue: str, on_delivery: DeliveryCallback, *, on_cancel: Callable[[], None]) -> str:
         """Start consuming; `on_delivery` runs in the hub for each message and must not block."""
@@ -119,35 +116,6 @@ class PikaChannel:
             wait(done, self.closed, "cancelling a consumer", timeout=timeout)
         except (BrokerError, pika.exceptions.AMQPError) as exc:
             log.debug("cancelling %s: %s", consumer_tag, exc)
-
-    def settle(self, delivery_tag: int, how: Settlement, *, requeue: bool = False) -> bool:
-        """ack, nack or reject on this channel; False, sending nothing, if the channel has closed.
-
-        An ack waits for the hub's next turn, or until half the prefetch window waits, so that a
-        run of acks goes as one basic.ack with multiple=true; if the channel closes meanwhile it
-        is never sent, and the broker requeues the message, as for an ack lost on the wire. A
-        nack or reject goes at once, after the acks waiting.
-        """
-        if not self._raw.is_open:
-            return False
-        acks = self._acks
-        if how != "ack":
-            return self._send(acks.answer(how, delivery_tag, requeue=requeue))
-        if acks.ack(delivery_tag):
-            return self._send(acks.flush())
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.run_callback(self._flush_in_hub)
-        return True
-
-    def flush(self) -> None:
-        """Send the acks waiting now (before a cancel or a close); nothing once the channel has closed."""
-        if self._raw.is_open:
-            self._send(self._acks.flush())
-
-    def _flush_in_hub(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
 
     def _send(self, frames: list[Frame]) -> bool:
         raw = self._raw

@@ -15,7 +15,7 @@ import pika
 import pika.frame
 import pika.spec
 
-from ..message import PROPERTY_NAMES, Message, Undecodable
+from ..message import PROPERTY_NAMES, FromMethod, Message, Undecodable
 from ..transport import Delivery
 from .translate import DECODING_ERRORS
 
@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 _Method = pika.spec.Basic.Deliver | pika.spec.Basic.GetOk
 
 
-class _DeliveredMessage(Message):
+class _DeliveredMessage(FromMethod):
     """A Message over pika's frames, which builds its dicts only when a consumer reads them.
 
     Most consumers read the body and perhaps the headers; building the property and
     delivery_info dicts for every message would be work on the hot path for nothing.
     """
 
-    __slots__ = ("_method", "_raw")
+    __slots__ = ("_raw",)
 
     def __init__(self, method: _Method, properties: pika.spec.BasicProperties, body: bytes) -> None:
         self.body = body
@@ -57,26 +57,9 @@ class _DeliveredMessage(Message):
         return headers
 
     @property
-    def delivery_info(self) -> dict[str, Any]:
-        if self._delivery_info is None:
-            method = self._method
-            self._delivery_info = {
-                "exchange": method.exchange,
-                "routing_key": method.routing_key,
-                "delivery_tag": method.delivery_tag,
-                "redelivered": method.redelivered,
-                "consumer_tag": getattr(method, "consumer_tag", None),  # basic.get has none
-            }
-        return self._delivery_info
-
-    @property
     def timestamp(self) -> int | None:
         stamp = self._raw.timestamp  # read off the frame: no properties dict built for it
         return stamp if type(stamp) is int else None
-
-    @property
-    def delivery_tag(self) -> int:
-        return int(self._method.delivery_tag)
 
 
 def delivery(channel: Channel, method: _Method, properties: pika.spec.BasicProperties, body: bytes) -> Delivery:
