@@ -66,11 +66,12 @@ class Session:
         self.send(commands.Connection.OpenOk())
 
     def open_channel(self) -> int:
-        channel, _ = self._expect_on_channel(commands.Channel.Open)
+        channel, _ = self.expect_on_channel(commands.Channel.Open)
         self.send(commands.Channel.OpenOk(), channel)
         return channel
 
-    def _expect_on_channel(self, kind: type[Any]) -> tuple[int, Any]:
+    def expect_on_channel(self, kind: type[Any]) -> tuple[int, Any]:
+        """The next frame of this kind the client sent, and the channel it came on."""
         while True:
             channel, value = self.read()
             if isinstance(value, kind):

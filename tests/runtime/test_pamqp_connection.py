@@ -65,6 +65,19 @@ def test_publishing_blocked_longer_than_the_limit_closes_the_connection() -> Non
         assert isinstance(reason, ConnectionLost) and "blocked" in str(reason) and "0.3 s" in str(reason)
 
 
+def test_a_broker_that_repeats_connection_blocked_does_not_push_the_limit_back() -> None:
+    def script(session: Session) -> None:
+        session.handshake()
+        while True:  # until the client gives up and closes the socket
+            session.send(commands.Connection.Blocked(reason="low on memory"))
+            gevent.sleep(0.05)
+
+    with Peer(script) as peer:
+        connection = connect(peer, blocked_timeout=0.3)
+        reason = connection.wait_closed(timeout=10)
+        assert isinstance(reason, ConnectionLost) and "more than 0.3 s" in str(reason)
+
+
 def test_a_malformed_frame_ends_the_connection_and_fails_a_waiting_call_at_once() -> None:
     def script(session: Session) -> None:
         session.handshake()
@@ -290,6 +303,37 @@ def test_a_late_reply_to_a_call_that_timed_out_answers_nothing() -> None:
         assert channel.message_count("q") == 5
 
 
+def test_a_channel_closed_from_both_sides_at_once_keeps_its_number_until_the_broker_answers() -> None:
+    """Our close and the broker's cross on the wire: the broker's close-ok for the old channel
+    comes after, and must not end a new channel that took its number."""
+
+    def script(session: Session) -> None:
+        session.handshake()
+        old = session.open_channel()
+        session.expect(commands.Channel.Close)
+        session.send(
+            commands.Channel.Close(reply_code=406, reply_text="PRECONDITION_FAILED", class_id=0, method_id=0), old
+        )
+        session.expect(commands.Channel.CloseOk)
+        session.open_channel()
+        session.send(commands.Channel.CloseOk(), old)  # the answer to the client's own close
+        number, _ = session.expect_on_channel(commands.Basic.Qos)
+        session.send(commands.Basic.QosOk(), number)
+        session.idle()
+
+    with Peer(script) as peer:
+        connection = connect(peer)
+        old = connection.channel()
+        old.close()
+        gevent.wait([old.closed], timeout=10)
+        assert old.closed.ready()
+        new = connection.channel()
+        assert new.number != old.number
+        new.qos(10)
+        assert new.is_open and connection.is_open
+        connection.close(timeout=1)
+
+
 def test_a_broker_without_plain_authentication_is_a_refusal() -> None:
     def script(session: Session) -> None:
         session.sock.recv(8)
@@ -300,26 +344,75 @@ def test_a_broker_without_plain_authentication_is_a_refusal() -> None:
         connect(peer)
 
 
-@pytest.mark.parametrize("fault", ["a method between a header and its body", "a frame above frame_max"])
-def test_what_amqp_does_not_allow_ends_the_connection(fault: str) -> None:
+FRAME_MAX = 131072  # what the peer tunes
+INTERRUPTIONS = st.sampled_from(
+    [
+        commands.Basic.Deliver("ctag1.x", 2, False, "", "q"),
+        commands.Basic.Ack(1),
+        commands.Basic.QosOk(),
+        commands.Channel.Flow(active=True),
+    ]
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(position=st.integers(0, 2), interruption=INTERRUPTIONS)
+def test_a_method_in_the_middle_of_a_message_ends_the_connection(position: int, interruption: Any) -> None:
+    """AMQP sends a message's method, header and body frames together on a channel: a method
+    between them (after the method, after the header, or between two body frames) is a broken peer."""
+
     def script(session: Session) -> None:
         session.handshake()
         channel = session.open_channel()
-        if fault == "a frame above frame_max":
-            session.sock.sendall(b"\x03" + channel.to_bytes(2, "big") + (10**9).to_bytes(4, "big"))
-        else:
-            consume = session.expect(commands.Basic.Consume)
-            session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
-            session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
-            session.send(header.ContentHeader(0, 5, commands.Basic.Properties()), channel)
-            session.send(commands.Basic.Deliver(consume.consumer_tag, 2, False, "", "q"), channel)
+        consume = session.expect(commands.Basic.Consume)
+        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
+        session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
+        frames = [header.ContentHeader(0, 10, commands.Basic.Properties()), body.ContentBody(b"12345")]
+        for sent, value in enumerate(frames):
+            if sent == position:
+                break
+            session.send(value, channel)
+        session.send(interruption, channel)
         session.idle()
 
     with Peer(script) as peer:
         connection = connect(peer)
         channel = connection.channel()
-        if fault != "a frame above frame_max":
-            channel.consume("q", lambda _delivery: None, on_cancel=lambda: None)
+        delivered: list[Any] = []
+        channel.consume("q", delivered.append, on_cancel=lambda: None)
         reason = connection.wait_closed(timeout=10)
-        expected = "above the 131072 agreed" if fault == "a frame above frame_max" else "in the middle of a message"
-        assert isinstance(reason, ConnectionLost) and expected in str(reason)
+        assert isinstance(reason, ConnectionLost) and "in the middle of a message" in str(reason)
+        assert delivered == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(st.integers(FRAME_MAX - 8 - 16, FRAME_MAX - 8 + 16), st.integers(FRAME_MAX - 8, 2**32 - 1)))
+def test_a_frame_ends_the_connection_exactly_when_it_is_above_frame_max(length: int) -> None:
+    """frame_max counts a frame's 7-byte head and its end octet: a body frame of frame_max - 8
+    bytes is the largest allowed."""
+    allowed = length + 8 <= FRAME_MAX
+
+    def script(session: Session) -> None:
+        session.handshake()
+        channel = session.open_channel()
+        consume = session.expect(commands.Basic.Consume)
+        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
+        session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
+        session.send(header.ContentHeader(0, length, commands.Basic.Properties()), channel)
+        head = b"\x03" + channel.to_bytes(2, "big") + length.to_bytes(4, "big")
+        session.sock.sendall(head + (b"x" * length + b"\xce" if allowed else b""))
+        session.idle()
+
+    with Peer(script) as peer:
+        connection = connect(peer)
+        channel = connection.channel()
+        delivered = gevent.event.AsyncResult()
+        channel.consume("q", delivered.set, on_cancel=lambda: None)
+        if allowed:
+            assert len(delivered.get(timeout=10).message.body) == length
+            assert connection.is_open
+            connection.close(timeout=1)
+        else:
+            reason = connection.wait_closed(timeout=10)
+            assert isinstance(reason, ConnectionLost) and f"above the {FRAME_MAX} agreed" in str(reason)
+            assert not delivered.ready()
