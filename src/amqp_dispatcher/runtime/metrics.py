@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter as _clock
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -61,26 +62,34 @@ class EntryMetrics:
         self.replacements = 0
         self.cancels = 0
 
-    # delivered() and answered() run for every message: the histograms' observe is inlined.
+    # delivered() and answered() run for every message: the histograms' observe is inlined, and
+    # the first bucket, where a message that waited under a second and a handler that took under
+    # a millisecond fall, is found without a search.
 
-    def delivered(self, message: Message) -> None:
-        """A delivery reached an instance; its time in queue, if it carries an AMQP timestamp."""
+    def delivered(self, message: Message) -> float:
+        """A delivery reached an instance; its time in queue, if it carries an AMQP timestamp.
+        Returns when its handling starts (perf_counter), for answered()."""
         self.received += 1
         stamp = message.timestamp
         if stamp is not None:
             waited = _now() - (stamp if stamp < _MILLISECONDS else stamp / 1000)
-            if waited < 0.0:  # clocks disagree, or it was stamped within this second
-                waited = 0.0
             histogram = self.queue_time
-            histogram.counts[bisect_left(histogram.bounds, waited)] += 1
-            histogram.total += waited
+            if waited <= QUEUE_BUCKETS[0]:
+                histogram.counts[0] += 1
+                if waited > 0.0:  # below zero: clocks disagree, or it was stamped within this second
+                    histogram.total += waited
+            else:
+                histogram.counts[bisect_left(histogram.bounds, waited)] += 1
+                histogram.total += waited
+        return _clock()
 
-    def answered(self, outcome: str | None, seconds: float) -> None:
-        """A delivery was handled in `seconds` and went where `outcome` says."""
+    def answered(self, outcome: str | None, started: float) -> None:
+        """A delivery whose handling began at `started` (delivered()'s value) went where `outcome` says."""
+        seconds = _clock() - started
         if outcome is not None:
             self.settled[outcome] += 1
         histogram = self.handler
-        histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+        histogram.counts[0 if seconds <= HANDLER_BUCKETS[0] else bisect_left(histogram.bounds, seconds)] += 1
         histogram.total += seconds
 
     def count(self, outcome: str | None) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from time import perf_counter
 from typing import Any
 
 import gevent
@@ -340,9 +339,7 @@ class ConsumerPool:
             self._busy.add(slot)
             self._current[slot] = delivery
             metrics = self.metrics  # None unless the HTTP endpoint is on: then nothing is counted
-            if metrics is not None:
-                metrics.delivered(delivery.message)
-            started = perf_counter() if metrics is not None else 0.0
+            started = metrics.delivered(delivery.message) if metrics is not None else 0.0
             # No try/finally: if this fails, _worker_ended needs to see what was in hand.
             if delivery.undecodable is None:
                 traced = self.tracer is not None
@@ -351,7 +348,7 @@ class ConsumerPool:
             else:
                 error, set_aside = None, self._set_aside(delivery)
             if metrics is not None:
-                metrics.answered(delivery.outcome, perf_counter() - started)
+                metrics.answered(delivery.outcome, started)
             del self._current[slot]
             self._busy.discard(slot)
             if not self._busy:

@@ -393,6 +393,11 @@ class _Delivered(FromMethod):
         self._properties = properties
         self._delivery_info = None
 
+    @property
+    def timestamp(self) -> int | None:
+        stamp = self._properties.get("timestamp") if self._properties is not None else None
+        return stamp if type(stamp) is int else None  # read with every message when metrics are on
+
 
 def wait(
     result: gevent.event.AsyncResult[_T],
