@@ -65,6 +65,14 @@ class Session:
         self.expect(commands.Connection.Open)
         self.send(commands.Connection.OpenOk())
 
+    def consuming(self) -> tuple[int, str]:
+        """The handshake, a channel opened and a consumer started on it: (channel, consumer tag)."""
+        self.handshake()
+        channel = self.open_channel()
+        consume = self.expect(commands.Basic.Consume)
+        self.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
+        return channel, consume.consumer_tag
+
     def open_channel(self) -> int:
         channel, _ = self.expect_on_channel(commands.Channel.Open)
         self.send(commands.Channel.OpenOk(), channel)

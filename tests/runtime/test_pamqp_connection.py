@@ -142,12 +142,9 @@ def deliver_script(body_bytes: bytes, cuts: list[int], frame_max: int) -> Any:
     """A peer that delivers one message, its frames cut into pieces at `cuts`."""
 
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
+        channel, tag = session.consuming()
         parts = [
-            frame.marshal(commands.Basic.Deliver(consume.consumer_tag, 1, False, "ex", "key"), channel),
+            frame.marshal(commands.Basic.Deliver(tag, 1, False, "ex", "key"), channel),
             frame.marshal(header.ContentHeader(0, len(body_bytes), commands.Basic.Properties(message_id="m")), channel),
         ]
         step = frame_max - 8
@@ -184,11 +181,7 @@ def test_a_delivery_for_a_cancelled_consumer_goes_back_to_the_queue() -> None:
     rejected = gevent.event.AsyncResult()
 
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        tag = consume.consumer_tag
-        session.send(commands.Basic.ConsumeOk(consumer_tag=tag), channel)
+        channel, tag = session.consuming()
         session.expect(commands.Basic.Cancel)
         # a message the broker sent before it saw the cancel
         session.send(commands.Basic.Deliver(tag, 7, False, "", "q"), channel)
@@ -224,12 +217,9 @@ def test_names_that_are_not_utf8_arrive_as_bytes_and_the_connection_goes_on(
     exchange: bytes, routing_key: bytes
 ) -> None:
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
+        channel, tag = session.consuming()
         for delivery_tag in (1, 2):
-            session.sock.sendall(raw_deliver(channel, consume.consumer_tag, delivery_tag, exchange, routing_key))
+            session.sock.sendall(raw_deliver(channel, tag, delivery_tag, exchange, routing_key))
             session.send(header.ContentHeader(0, 1, commands.Basic.Properties()), channel)
             session.send(body.ContentBody(b"x"), channel)
         session.idle()
@@ -257,11 +247,8 @@ def test_names_that_are_not_utf8_arrive_as_bytes_and_the_connection_goes_on(
 @pytest.mark.parametrize("fault", ["a delivery callback", "a close callback"])
 def test_a_callback_that_raises_ends_the_connection_instead_of_wedging_it(fault: str) -> None:
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
-        session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
+        channel, tag = session.consuming()
+        session.send(commands.Basic.Deliver(tag, 1, False, "", "q"), channel)
         session.send(header.ContentHeader(0, 0, commands.Basic.Properties()), channel)
         if fault == "a close callback":
             session.send(
@@ -362,11 +349,8 @@ def test_a_method_in_the_middle_of_a_message_ends_the_connection(position: int, 
     between them (after the method, after the header, or between two body frames) is a broken peer."""
 
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
-        session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
+        channel, tag = session.consuming()
+        session.send(commands.Basic.Deliver(tag, 1, False, "", "q"), channel)
         frames = [header.ContentHeader(0, 10, commands.Basic.Properties()), body.ContentBody(b"12345")]
         for sent, value in enumerate(frames):
             if sent == position:
@@ -393,11 +377,8 @@ def test_a_frame_ends_the_connection_exactly_when_it_is_above_frame_max(length: 
     allowed = length + 8 <= FRAME_MAX
 
     def script(session: Session) -> None:
-        session.handshake()
-        channel = session.open_channel()
-        consume = session.expect(commands.Basic.Consume)
-        session.send(commands.Basic.ConsumeOk(consumer_tag=consume.consumer_tag), channel)
-        session.send(commands.Basic.Deliver(consume.consumer_tag, 1, False, "", "q"), channel)
+        channel, tag = session.consuming()
+        session.send(commands.Basic.Deliver(tag, 1, False, "", "q"), channel)
         session.send(header.ContentHeader(0, length, commands.Basic.Properties()), channel)
         head = b"\x03" + channel.to_bytes(2, "big") + length.to_bytes(4, "big")
         session.sock.sendall(head + (b"x" * length + b"\xce" if allowed else b""))
