@@ -235,6 +235,18 @@ def test_acks_held_when_the_channel_closes_are_never_written() -> None:
     assert channel.written == []
 
 
+def test_a_channel_closing_sends_nothing_even_before_its_held_acks_are_forgotten() -> None:
+    """pika's channel is closing (not open) before the broker's close-ok makes it forget them."""
+    channel = WritingChannel(prefetch_count=100)
+    channel.deliver(1)
+    channel.settle(1, "ack")
+    channel.open = False
+    gevent.sleep(0)
+    channel.flush()
+    assert channel.written == []
+    assert channel._acks.waiting == 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_a_channel_settles_what_was_answered_whatever_the_hubs_turns(data: st.DataObject) -> None:

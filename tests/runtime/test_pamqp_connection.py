@@ -14,7 +14,7 @@ from typing import Any
 
 import gevent
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pamqp import body, commands, frame, header
 
@@ -306,6 +306,7 @@ def test_a_channel_closed_from_both_sides_at_once_keeps_its_number_until_the_bro
         session.send(commands.Channel.CloseOk(), old)  # the answer to the client's own close
         number, _ = session.expect_on_channel(commands.Basic.Qos)
         session.send(commands.Basic.QosOk(), number)
+        session.open_channel()
         session.idle()
 
     with Peer(script) as peer:
@@ -316,8 +317,9 @@ def test_a_channel_closed_from_both_sides_at_once_keeps_its_number_until_the_bro
         assert old.closed.ready()
         new = connection.channel()
         assert new.number != old.number
-        new.qos(10)
+        new.qos(10)  # answered after the close-ok, on the same socket: that close-ok has been read
         assert new.is_open and connection.is_open
+        assert connection.channel().number == old.number, "once answered, the number is free again"
         connection.close(timeout=1)
 
 
@@ -332,18 +334,16 @@ def test_a_broker_without_plain_authentication_is_a_refusal() -> None:
 
 
 FRAME_MAX = 131072  # what the peer tunes
-INTERRUPTIONS = st.sampled_from(
-    [
-        commands.Basic.Deliver("ctag1.x", 2, False, "", "q"),
-        commands.Basic.Ack(1),
-        commands.Basic.QosOk(),
-        commands.Channel.Flow(active=True),
-    ]
-)
+INTERRUPTIONS = [
+    commands.Basic.Deliver("ctag1.x", 2, False, "", "q"),
+    commands.Basic.Ack(1),
+    commands.Basic.QosOk(),
+    commands.Channel.Flow(active=True),
+]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(position=st.integers(0, 2), interruption=INTERRUPTIONS)
+@pytest.mark.parametrize("position", [0, 1, 2], ids=["after the method", "after the header", "inside the body"])
+@pytest.mark.parametrize("interruption", INTERRUPTIONS, ids=lambda command: type(command).__name__)
 def test_a_method_in_the_middle_of_a_message_ends_the_connection(position: int, interruption: Any) -> None:
     """AMQP sends a message's method, header and body frames together on a channel: a method
     between them (after the method, after the header, or between two body frames) is a broken peer."""
@@ -371,6 +371,8 @@ def test_a_method_in_the_middle_of_a_message_ends_the_connection(position: int, 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(st.integers(FRAME_MAX - 8 - 16, FRAME_MAX - 8 + 16), st.integers(FRAME_MAX - 8, 2**32 - 1)))
+@example(FRAME_MAX - 8)  # the largest allowed
+@example(FRAME_MAX - 7)  # the smallest refused
 def test_a_frame_ends_the_connection_exactly_when_it_is_above_frame_max(length: int) -> None:
     """frame_max counts a frame's 7-byte head and its end octet: a body frame of frame_max - 8
     bytes is the largest allowed."""
