@@ -70,10 +70,12 @@ class Size:
     idle_seconds: float
     cpu_messages: int
     framework_messages: int  # scenario 10, per side and round: the other frameworks take 5 to 10 times as long
+    layer_messages: int  # the layer diagnostic (bench/layer.py), per run
+    layer_turns: int  # scenario 8's layer diagnostic: runs of each side, taking turns
 
 
-FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0, 4000, 20_000)
-QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0, 300, 300)
+FULL = Size(5, 3, 50_000, 20_000, 1000, 20.0, 100, 100, 5000, 10.0, 4000, 20_000, 200_000, 7)
+QUICK = Size(1, 1, 5000, 2000, 500, 2.0, 10, 100, 500, 2.0, 300, 300, 20_000, 1)
 
 
 def _config(consumer: str, *, count: int, prefetch: int, queues: int = 1, extra: str = "") -> str:
@@ -126,7 +128,7 @@ def consume_and_ack(broker: Broker, size: Size) -> list[Figure]:
     for prefetch in (100, 1000):
         for count in (1, 10):
             figures += _consume_and_ack(broker, size, prefetch, count)
-    cost = statistics.median(layer.cost_per_message() for _ in range(3))
+    cost = statistics.median(layer.cost_per_message(size.layer_messages) for _ in range(3))
     figures.append(
         Figure("1", "our per-message layer alone, no broker (diagnostic)", "µs CPU/msg", cost, None, "-", None)
     )
@@ -345,11 +347,12 @@ def metrics_cost(broker: Broker, size: Size) -> list[Figure]:
     cpu_on, cpu_off = statistics.median(map(_cpu_per_message, on)), statistics.median(map(_cpu_per_message, off))
     rate, quiet_rate = statistics.median(map(_rate, scraped)), statistics.median(map(_rate, quiet))
     # In this process, taking turns and swapping who goes first, so that neither side is always
-    # the one measured after the other warmed the caches.
+    # the one measured after the other warmed the caches; seven turns, because one run of each
+    # varies by ±1.5 µs on a shared machine, more than the cost measured.
     layer_costs: dict[bool, list[float]] = {True: [], False: []}
-    for turn in range(4):
+    for turn in range(size.layer_turns):
         for metrics in (True, False) if turn % 2 == 0 else (False, True):
-            layer_costs[metrics].append(layer.cost_per_message(metrics=metrics))
+            layer_costs[metrics].append(layer.cost_per_message(size.layer_messages, metrics=metrics))
     layer_on, layer_off = statistics.median(layer_costs[True]), statistics.median(layer_costs[False])
     return [
         Figure(
