@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import os
 import platform
 import subprocess
 import time
@@ -26,8 +27,9 @@ from tests.integration.conftest import _broker_answers, broker, project, service
 
 # Where the run's figures go; scripts/reliability_page.py copies them into docs/reliability.md.
 RESULTS = ROOT / "build" / "reliability.json"
-# Rows written this long before are an earlier run's, replaced rather than kept.
-_SAME_RUN = 3600
+# One run of the suite in several pytest processes (scripts/test sets it for both its phases;
+# pytest-xdist's workers share their controller's testrunuid): their rows go into one file.
+RUN_VARIABLE = "DISPATCHER_TEST_RUN"
 _RESULTS: list[Summary] = []
 
 
@@ -121,15 +123,18 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
     if not _RESULTS:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    # Several pytest processes (scripts/test runs the suite in parallel workers, then the
-    # scenarios that restart the system broker alone) each add their rows to the same file.
+    # Several pytest processes of one run (parallel workers, then the scenarios that restart the
+    # system broker alone) each add their rows; a file from another run is replaced.
+    run = os.environ.get(RUN_VARIABLE) or getattr(session.config, "workerinput", {}).get("testrunuid")
     with open(RESULTS.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = {}
-        if RESULTS.exists() and time.time() - RESULTS.stat().st_mtime < _SAME_RUN:
-            with contextlib.suppress(ValueError, KeyError):
-                rows = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+        if run is not None and RESULTS.exists():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                earlier = json.loads(RESULTS.read_text(encoding="utf-8"))
+                rows = earlier["rows"] if earlier.get("run") == run else {}
         document = {
+            "run": run,
             "date": datetime.date.today().isoformat(),
             "python": platform.python_version(),
             "rabbitmq": _rabbitmq_version(),
